@@ -1,0 +1,204 @@
+"""The Python client against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import pytest
+from typing_extensions import assert_type
+
+from tests.conftest import UNIT
+from tests.helpers.apps import Events, Point
+from wsrpc_typed import (
+    Backoff,
+    CallTimeout,
+    ConnectionClosed,
+    InternalError,
+    InvalidParams,
+    MethodNotFound,
+    RpcError,
+    Server,
+    connect,
+)
+
+
+async def test_call_named_positional_and_typed(server: Server) -> None:
+    async with connect(server.url) as conn:
+        assert await conn.call("add", {"a": 1, "b": 2}) == 3
+        assert await conn.call("add", [1, 2]) == 3
+        typed = await conn.call("add", {"a": 20, "b": 22}, result_type=int)
+        assert_type(typed, int)
+        assert typed == 42
+        point = await conn.call("make_point", {"x": 1, "y": 2.5}, result_type=Point)
+        assert_type(point, Point)
+        assert point == Point(x=1, y=2.5)
+        primes = await conn.call("computePrimes", [30], result_type=list[int])
+        assert primes == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+
+
+async def test_awaiting_connect_without_context_manager(server: Server) -> None:
+    conn = await connect(server.url)
+    try:
+        assert await conn.call("add", [2, 3]) == 5
+    finally:
+        await conn.close()
+    await conn.close()  # idempotent
+
+
+async def test_every_pydantic_type_round_trips(server: Server) -> None:
+    ident = uuid.uuid4()
+    params: dict[str, Any] = {
+        "point": {"x": 1, "y": 2},
+        "tree": {"value": 1, "children": [{"value": 2, "children": [{"value": 3}]}]},
+        "pet": {"kind": "dog"},
+        "span": {"start": 3, "end": 10},
+        "labels": {"name": "n", "tags": ["a"]},
+        "color": "green",
+        "mode": "fast",
+        "when": "2026-11-28T10:00:00+00:00",
+        "day": "2026-11-28",
+        "ident": str(ident),
+        "price": "1.25",
+        "blob": "AP8=",
+        "pair": [1, "x"],
+        "unique": [3, 1, 3],
+        "mapping": {"a": 1, "b": 2},
+    }
+    async with connect(server.url) as conn:
+        result = await conn.call("shapes", params)
+        assert result == {
+            "point": {"x": 1.0, "y": 2.0},
+            "depth": 3,
+            "pet": "Dog",
+            "span": 7,
+            "labels": "n",
+            "color": "green",
+            "mode": "fast",
+            "when": dt.datetime(2026, 11, 28, 10, tzinfo=dt.UTC).isoformat(),
+            "day": "2026-11-28",
+            "ident": str(ident),
+            "price": str(decimal.Decimal("2.50")),
+            "blob": "00ff",
+            "pair": [1, "x"],
+            "unique": [1, 3],
+            "mapping": 3,
+            "maybe": None,
+            "either": 0,
+        }
+        with pytest.raises(InvalidParams) as info:
+            await conn.call("shapes", {**params, "pet": {"kind": "fish"}, "mode": "medium"})
+        locs = {tuple(e["loc"]) for e in info.value.data}
+        assert ("pet",) in locs and ("mode",) in locs
+
+
+async def test_errors_map_to_exception_classes(server: Server) -> None:
+    async with connect(server.url) as conn:
+        with pytest.raises(MethodNotFound):
+            await conn.call("nope")
+        with pytest.raises(InvalidParams) as invalid:
+            await conn.call("add", {"a": 1})
+        assert invalid.value.data == [{"loc": ["b"], "msg": "Field required", "type": "missing"}]
+        with pytest.raises(InternalError) as internal:
+            await conn.call("fail")
+        assert "secret" not in str(internal.value)
+        with pytest.raises(RpcError) as app:
+            await conn.call("withdraw", {"amount": "5"})
+        assert app.value.code == 1001 and app.value.data["balance"] == "3.50"
+        assert await conn.call("add", [1, 1]) == 2  # the connection is still fine
+
+
+async def test_notify(server: Server, events: Events) -> None:
+    async with connect(server.url) as conn:
+        await conn.notify("record", {"item": "n1"})
+        await conn.notify("record", ["n2"])
+        await conn.call("add", [0, 0])
+        for _ in range(50):
+            if len(events.notified) == 2:
+                break
+            await asyncio.sleep(0.01)
+    assert events.notified == ["n1", "n2"]
+
+
+async def test_per_call_and_default_timeouts(server: Server) -> None:
+    async with connect(server.url, timeout=UNIT / 25) as conn:
+        with pytest.raises(CallTimeout):
+            await conn.call("sleep", [UNIT, "t1"])
+        with pytest.raises(TimeoutError):  # CallTimeout is a TimeoutError
+            await conn.call("sleep", [UNIT, "t2"], timeout=UNIT / 50)
+        assert await conn.call("sleep", [UNIT / 50, "ok"], timeout=UNIT) == "ok"
+
+
+async def test_pending_calls_fail_promptly_when_the_socket_drops(router: Any) -> None:
+    server = Server(router, port=0)
+    await server.open()
+    async with connect(server.url) as conn:
+        calls = [asyncio.ensure_future(conn.call("sleep", [UNIT * 4, f"p{i}"])) for i in range(5)]
+        await asyncio.sleep(UNIT / 50)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await server.close()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, ConnectionClosed) for r in results), results
+        assert loop.time() - started < UNIT
+        with pytest.raises(ConnectionClosed):
+            await conn.call("add", [1, 2])
+
+
+async def test_disconnect_cancels_running_handlers(server: Server, events: Events) -> None:
+    async with connect(server.url) as conn:
+        task = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "doomed"]))
+        for _ in range(100):
+            if "doomed" in events.started:
+                break
+            await asyncio.sleep(0.01)
+    with pytest.raises(ConnectionClosed):
+        await task
+    for _ in range(100):
+        if "doomed" in events.cancelled:
+            break
+        await asyncio.sleep(0.01)
+    assert events.cancelled == ["doomed"]
+
+
+async def test_auto_reconnect_with_backoff(router: Any) -> None:
+    server = Server(router, port=0)
+    await server.open()
+    port = server.port
+    backoff = Backoff(initial=0.02, factor=2, maximum=0.2)
+    async with connect(server.url, reconnect=backoff) as conn:
+        assert await conn.call("add", [1, 2]) == 3
+        await server.close()
+        server = Server(router, port=port)
+        await server.open()
+        try:
+            # Waits for the reconnection, then succeeds.
+            assert await conn.call("add", [2, 3], timeout=UNIT) == 5
+            assert conn.reconnects == 1
+        finally:
+            await server.close()
+
+
+def test_backoff_is_exponential_with_jitter() -> None:
+    backoff = Backoff(initial=1, factor=2, maximum=10)
+    for attempt, cap in [(0, 1), (1, 2), (2, 4), (3, 8), (4, 10), (9, 10)]:
+        delays = {backoff.delay(attempt) for _ in range(50)}
+        assert all(cap / 2 <= d <= cap for d in delays)
+        assert len(delays) > 1  # jittered
+
+
+async def test_context_headers_and_state(server: Server) -> None:
+    async with connect(server.url, headers={"X-User": "ada"}) as conn:
+        assert await conn.call("whoami") == "hi ada #1"
+        assert await conn.call("whoami", {"greeting": "hey"}) == "hey ada #2"
+    async with connect(server.url) as other:
+        assert await other.call("whoami") == "hi ? #1"  # state is per connection
+
+
+async def test_concurrent_calls_on_one_connection(server: Server) -> None:
+    async with connect(server.url) as conn:
+        results = await asyncio.gather(*(conn.call("add", [i, i]) for i in range(200)))
+        assert results == [2 * i for i in range(200)]

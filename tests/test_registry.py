@@ -1,0 +1,157 @@
+"""Registration: compile-once method descriptions and fix-it errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from pydantic import Field
+
+from wsrpc_typed import Context, InvalidParams, RegistrationError, Router
+
+
+def test_registers_async_and_sync_handlers() -> None:
+    router = Router()
+
+    @router.method
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @router.method(name="computePrimes", thread=False)
+    def compute(n: Annotated[int, Field(ge=0)]) -> list[int]:
+        return []
+
+    assert list(router.methods) == ["add", "computePrimes"]
+    add_m, primes = router.methods["add"], router.methods["computePrimes"]
+    assert add_m.is_async and add_m.inline and add_m.param_names == ("a", "b")
+    assert not primes.is_async and primes.inline  # thread=False
+    assert add is router.methods["add"].func  # the decorator returns the function
+
+
+def test_awaiting_handler_is_not_inline() -> None:
+    router = Router()
+
+    @router.method
+    async def slow(x: int) -> int:
+        import asyncio
+
+        await asyncio.sleep(0)
+        return x
+
+    @router.method
+    def blocking(x: int) -> int:
+        return x
+
+    assert not router.methods["slow"].inline
+    assert not router.methods["blocking"].inline  # runs in a thread by default
+
+
+def test_validate_named_positional_and_defaults() -> None:
+    router = Router()
+
+    @router.method
+    async def f(a: int, b: str = "x") -> str:
+        return b * a
+
+    m = router.methods["f"]
+    assert m.validate({"a": 2}) == {"a": 2}
+    assert m.validate([3, "y"]) == {"a": 3, "b": "y"}
+    assert m.validate([4.0]) == {"a": 4}  # integral floats (msgpack) are ints
+    with pytest.raises(InvalidParams) as info:
+        m.validate({"a": "nope", "c": 1})
+    assert info.value.data == [
+        {"loc": ["a"], "msg": info.value.data[0]["msg"], "type": "int_parsing"},
+        {"loc": ["c"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"},
+    ]
+    with pytest.raises(InvalidParams) as info:
+        m.validate([1, "x", "extra"])
+    assert info.value.data[0]["loc"] == [2]
+    with pytest.raises(InvalidParams) as info:
+        m.validate(None)
+    assert info.value.data[0] == {"loc": ["a"], "msg": "Field required", "type": "missing"}
+
+
+def test_errors_never_echo_the_input() -> None:
+    router = Router()
+
+    @router.method
+    async def f(secret: int) -> None: ...
+
+    with pytest.raises(InvalidParams) as info:
+        router.methods["f"].validate({"secret": "hunter2-password"})
+    assert "hunter2" not in repr(info.value.data)
+
+
+def test_context_parameter_is_injected_not_a_param() -> None:
+    router = Router()
+
+    @router.method
+    async def f(ctx: Context, a: int) -> int:
+        return a
+
+    m = router.methods["f"]
+    assert m.context_param == "ctx" and m.param_names == ("a",)
+    assert "ctx" not in m.params_adapter.json_schema()["properties"]
+
+
+def test_result_is_serialised_through_declared_type() -> None:
+    router = Router()
+
+    @router.method
+    async def f() -> bytes:
+        return b"\x00\xff"
+
+    assert router.methods["f"].dump_result(b"\x00\xff") == "AP8="
+    with pytest.raises(Exception, match="Expected `bytes`"):
+        router.methods["f"].dump_result(12)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def h(a, b: int) -> int: ...", r"'h'.*parameter 'a': no type annotation; annotate it"),
+        ("def h(a: int): ...", r"'h'.*no return annotation; add one"),
+        ("def h(*args: int) -> int: ...", r"parameter 'args': \*args and \*\*kwargs"),
+        ("def h(**kw: int) -> int: ...", r"parameter 'kw': \*args and \*\*kwargs"),
+        ("def h(a: int, /) -> int: ...", r"parameter 'a': positional-only"),
+        ("def h(a: 'Missing') -> int: ...", r"'h'.*annotations cannot be resolved"),
+        ("async def h(a: int) -> int:\n    yield a", r"generator handlers"),
+    ],
+)
+def test_misdeclared_handlers_fail_with_a_fix(source: str, expected: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    with pytest.raises(RegistrationError, match=expected):
+        Router().method(namespace["h"])
+
+
+def test_duplicate_and_reserved_names() -> None:
+    router = Router()
+
+    @router.method
+    async def ping() -> str:
+        return "pong"
+
+    async def ping2() -> str:
+        return "pong"
+
+    with pytest.raises(RegistrationError, match=r"'ping' is already registered.*pass name="):
+        router.method(name="ping")(ping2)
+    with pytest.raises(RegistrationError, match=r"'rpc\.' are reserved"):
+        router.method(name="rpc.discover")(ping2)
+
+
+class Opaque:
+    pass
+
+
+def test_unsupported_type_is_a_registration_error() -> None:
+    async def h(x: Opaque) -> int:
+        return 0
+
+    with pytest.raises(RegistrationError, match=r"'h'.*not supported by pydantic"):
+        Router().method(h)
+
+
+def test_registration_error_is_a_type_error() -> None:
+    assert issubclass(RegistrationError, TypeError)

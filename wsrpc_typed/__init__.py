@@ -1,0 +1,55 @@
+"""wsrpc-typed: typed, schema-driven RPC for Python over WebSockets.
+
+Handlers are plain typed functions in a :class:`Router`; :class:`Server` serves
+them over JSON-RPC 2.0 and the ws-promise wire formats; :func:`connect` calls
+them. Every request is validated against the handler's signature and every
+result serialised through its declared type.
+"""
+
+from .client import Backoff, Client, connect
+from .connection import Connection
+from .context import Context
+from .errors import (
+    AckTimeout,
+    CallTimeout,
+    ConnectionClosed,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RegistrationError,
+    RpcError,
+    ServerBusy,
+    WsrpcError,
+)
+from .message import Message
+from .registry import Method, Router
+from .server import Server
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AckTimeout",
+    "Backoff",
+    "CallTimeout",
+    "Client",
+    "Connection",
+    "ConnectionClosed",
+    "Context",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "Message",
+    "Method",
+    "MethodNotFound",
+    "ParseError",
+    "RegistrationError",
+    "RpcError",
+    "Router",
+    "Server",
+    "ServerBusy",
+    "WsrpcError",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,287 @@
+"""The client: ``async with connect(url) as conn: await conn.call(...)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl as ssl_module
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
+
+from websockets.asyncio.client import connect as ws_connect
+
+from .connection import _DEFAULT, Connection, SeedHandler
+from .dialects.detect import dialect_for_subprotocol
+from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
+from .errors import CallTimeout, ConnectionClosed
+from .registry import Router
+from .transport import WebsocketsTransport
+
+__all__ = ["Backoff", "Client", "connect"]
+
+logger = logging.getLogger("wsrpc_typed")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnection delays: exponential with jitter.
+
+    The n-th retry (n from 0) waits a random time between half and all of
+    ``min(maximum, initial * factor ** n)`` seconds. ``attempts`` bounds the
+    retries in a row (``None``: no bound).
+    """
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 30.0
+    attempts: int | None = None
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        cap = min(self.maximum, self.initial * self.factor**attempt)
+        return cap / 2 + random.uniform(0, cap / 2)
+
+
+class Client:
+    """A client connection to a wsrpc-typed (or any JSON-RPC 2.0 WebSocket) server.
+
+    Create it with :func:`connect`. Calls made while it reconnects wait for the
+    new connection (within their timeout); calls in flight when the connection
+    drops fail with :class:`ConnectionClosed` and are never re-sent.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL.
+        router: Methods the server may call on this client.
+        timeout: Default per-call timeout in seconds (``None``: wait forever).
+        subprotocol: The dialect to speak (default JSON-RPC 2.0).
+        reconnect: Reconnect automatically after the connection drops: ``True`` for
+            the default :class:`Backoff`, or a :class:`Backoff`.
+        max_in_flight: Handler tasks (calls from the server) before the client stops reading.
+        max_size: Largest incoming message in bytes.
+        compression: ``None`` (default) or ``"deflate"``.
+        open_timeout: Seconds allowed for the opening handshake.
+        headers: Extra HTTP headers for the handshake.
+        ssl: An SSL context for ``wss://`` URLs (default: the system's trust store).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        router: Router | None = None,
+        timeout: float | None = 30.0,
+        subprotocol: str = JSONRPC,
+        reconnect: bool | Backoff = False,
+        max_in_flight: int = 128,
+        max_size: int | None = 2**20,
+        compression: Literal["deflate"] | None = None,
+        open_timeout: float | None = 10.0,
+        headers: Mapping[str, str] | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
+        self.url = url
+        self.router = router
+        self.timeout = timeout
+        self._dialect = dialect_for_subprotocol(subprotocol)
+        self._backoff = Backoff() if reconnect is True else (reconnect or None)
+        self._max_in_flight = max_in_flight
+        self._ws_options: dict[str, Any] = {
+            "subprotocols": [subprotocol],
+            "max_size": max_size,
+            "compression": compression,
+            "open_timeout": open_timeout,
+            "additional_headers": dict(headers) if headers else None,
+        }
+        if ssl is not None:
+            self._ws_options["ssl"] = ssl
+        self._handlers: dict[str, SeedHandler] = {}
+        self._conn: Connection | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._reader: asyncio.Task[None] | None = None
+        self._reconnector: asyncio.Task[None] | None = None
+        self.reconnects = 0
+        """How many times the client has reconnected."""
+
+    @property
+    def connection(self) -> Connection:
+        """The current connection.
+
+        Raises:
+            ConnectionClosed: there is none (closed, or reconnecting).
+        """
+        if self._conn is None or self._conn.closed:
+            raise ConnectionClosed("not connected")
+        return self._conn
+
+    async def open(self) -> Client:
+        """Connect; resolves once the handshake is done.
+
+        Raises:
+            OSError: the server cannot be reached.
+            websockets.InvalidHandshake: the server refused the WebSocket handshake.
+        """
+        self._closing = False
+        await self._connect_once()
+        return self
+
+    async def _connect_once(self) -> None:
+        ws = await ws_connect(self.url, **self._ws_options)
+        conn = Connection(
+            WebsocketsTransport(ws),
+            self._dialect,
+            self.router,
+            timeout=self.timeout,
+            max_in_flight=self._max_in_flight,
+        )
+        for name, handler in self._handlers.items():
+            conn.on(name, handler)
+        self._conn = conn
+        self._reader = asyncio.create_task(self._read(conn))
+        self._connected.set()
+
+    async def _read(self, conn: Connection) -> None:
+        await conn.run()
+        self._connected.clear()
+        if not self._closing and self._backoff is not None:
+            self._reconnector = asyncio.create_task(self._reconnect(self._backoff))
+
+    async def _reconnect(self, backoff: Backoff) -> None:
+        attempt = 0
+        while not self._closing:
+            if backoff.attempts is not None and attempt >= backoff.attempts:
+                logger.warning("giving up reconnecting to %s after %d attempts", self.url, attempt)
+                return
+            await asyncio.sleep(backoff.delay(attempt))
+            try:
+                await self._connect_once()
+            except (OSError, TimeoutError, Exception) as exc:
+                attempt += 1
+                logger.info("reconnecting to %s failed (%s); attempt %d", self.url, exc, attempt)
+            else:
+                self.reconnects += 1
+                return
+
+    async def _current(self, timeout: float | None) -> Connection:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        if self._closing or self._backoff is None:
+            raise ConnectionClosed("the client is not connected")
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise CallTimeout(f"not reconnected to {self.url} within {timeout} s") from None
+        return await self._current(timeout)
+
+    def on(self, method: str, handler: SeedHandler) -> None:
+        """Handle calls from the server to ``method`` with a seed-style handler."""
+        self._handlers[method] = handler
+        if self._conn is not None:
+            self._conn.on(method, handler)
+
+    @overload
+    async def call(
+        self,
+        method: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        *,
+        result_type: type[T],
+        timeout: float | None = ...,
+    ) -> T: ...
+
+    @overload
+    async def call(
+        self,
+        method: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        *,
+        result_type: None = None,
+        timeout: float | None = ...,
+    ) -> Any: ...
+
+    async def call(
+        self,
+        method: str,
+        params: list[Any] | dict[str, Any] | None = None,
+        *,
+        result_type: Any = None,
+        timeout: float | None = _DEFAULT,
+    ) -> Any:
+        """Call ``method`` on the server and return its result.
+
+        Args:
+            method: The method name.
+            params: Named params (a dict) or positional params (a list).
+            result_type: Validate the result as this type; the call is then typed.
+            timeout: Seconds to wait (default: the client's ``timeout``).
+
+        Raises:
+            RpcError: the server answered with an error (the matching subclass).
+            CallTimeout: no reply in time.
+            ConnectionClosed: the connection ended before the reply.
+            pydantic.ValidationError: the result does not match ``result_type``.
+        """
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = await self._current(self.timeout if timeout is _DEFAULT else timeout)
+        return await conn.call(method, params, result_type=result_type, timeout=timeout)
+
+    async def notify(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> None:
+        """Send a notification (no reply)."""
+        conn = await self._current(self.timeout)
+        await conn.notify(method, params)
+
+    async def close(self) -> None:
+        """Close the connection (code 1000) and stop reconnecting. Idempotent."""
+        self._closing = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnector
+        if self._conn is not None:
+            await self._conn.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class connect:
+    """Connect to a server: ``async with connect(url) as conn`` or ``conn = await connect(url)``.
+
+    Takes the same arguments as :class:`Client`.
+    """
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self._client = Client(url, **options)
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._client.open().__await__()
+
+    async def __aenter__(self) -> Client:
+        return await self._client.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._client.close()

@@ -1,0 +1,148 @@
+"""Events: what a dialect decodes frames into and encodes frames from.
+
+Rules of this module:
+
+* Events are frozen dataclasses with no behaviour; they import nothing from
+  asyncio or websockets.
+* ``id`` values are kept verbatim: whatever JSON (or msgpack) value the peer
+  sent is echoed unchanged.
+* ``params`` is the raw decoded value (a list for positional params, a dict for
+  named params, ``None`` when absent). Validation is not a dialect's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "Acknowledge",
+    "Batch",
+    "BatchItem",
+    "Dialect",
+    "ErrorResponse",
+    "Event",
+    "Ignored",
+    "Malformed",
+    "Notification",
+    "Outgoing",
+    "Request",
+    "Response",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A call that expects a reply."""
+
+    id: Any
+    method: str
+    params: list[Any] | dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A call that expects no reply."""
+
+    method: str
+    params: list[Any] | dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful reply.
+
+    ``values`` are the reply values: one for a plain ``return``, any number for
+    a seed-style ``message.reply(*values)``. ``method`` is the request's method
+    name; the v2 dialect repeats it on the wire.
+    """
+
+    id: Any
+    values: tuple[Any, ...]
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """An error reply (or, decoded, an error the peer sent).
+
+    ``id`` is ``None`` when the request's id could not be read.
+    """
+
+    id: Any
+    code: int
+    message: str
+    data: Any = None
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """The peer confirms it received the reply with this id (v2 SYN_ACK, legacy ack)."""
+
+    id: Any
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A frame the dialect reads and drops by design; ``reason`` is for the log."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A frame (or batch item) that is not a valid message.
+
+    ``reply`` is the error reply to send back, or ``None`` to send nothing.
+    ``reason`` is for the log.
+    """
+
+    reply: ErrorResponse | None
+    reason: str
+
+
+BatchItem = Request | Notification | Response | ErrorResponse | Malformed
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A JSON-RPC batch (never empty: an empty batch decodes to Malformed)."""
+
+    items: tuple[BatchItem, ...]
+
+
+Event = (
+    Request | Notification | Response | ErrorResponse | Acknowledge | Ignored | Malformed | Batch
+)
+Outgoing = Request | Notification | Response | ErrorResponse | Acknowledge
+
+
+class Dialect(Protocol):
+    """A wire format: frames in, events out, and back. No I/O.
+
+    Attributes:
+        name: The dialect's name, also its WebSocket subprotocol.
+        text: Whether encoded frames go out as text (else binary) frames.
+    """
+
+    name: str
+    text: bool
+
+    def decode(self, frame: bytes | str) -> Event:
+        """Decode one WebSocket message into one event.
+
+        Never raises: undecodable input becomes :class:`Malformed`, carrying
+        the error reply to send back (or none, where the dialect has no error
+        channel); frames to drop by design become :class:`Ignored`.
+        """
+        ...
+
+    def encode(self, event: Outgoing) -> bytes:
+        """Encode one outgoing event into one WebSocket message."""
+        ...
+
+    def encode_batch(self, events: list[Response | ErrorResponse]) -> bytes:
+        """Encode the replies to a batch into one message (JSON-RPC only)."""
+        ...

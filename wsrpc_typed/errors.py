@@ -1,0 +1,167 @@
+"""Exceptions raised by wsrpc_typed.
+
+The tree::
+
+    WsrpcError
+    ├── RegistrationError (also TypeError)   a handler is misdeclared
+    ├── RpcError                             travels on the wire as an error reply
+    │   ├── ParseError          -32700
+    │   ├── InvalidRequest      -32600
+    │   ├── MethodNotFound      -32601
+    │   ├── InvalidParams       -32602
+    │   ├── InternalError       -32603
+    │   └── ServerBusy          -32001
+    ├── ConnectionClosed (also ConnectionError)
+    ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
+    └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
+
+Handlers raise :class:`RpcError` subclasses to send an application error with
+its own code, message and data. Any other exception a handler raises becomes an
+opaque :class:`InternalError` on the wire; its traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AckTimeout",
+    "CallTimeout",
+    "ConnectionClosed",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "MethodNotFound",
+    "ParseError",
+    "RegistrationError",
+    "RpcError",
+    "ServerBusy",
+    "WsrpcError",
+    "error_class_for_code",
+]
+
+
+class WsrpcError(Exception):
+    """Base class of every exception this package raises."""
+
+
+class RegistrationError(WsrpcError, TypeError):
+    """A handler cannot be registered as declared.
+
+    The message names the handler, the parameter at fault and the fix.
+    """
+
+
+class RpcError(WsrpcError):
+    """An error that travels to the peer as a structured error reply.
+
+    Subclass it to declare an application error::
+
+        class InsufficientFunds(RpcError):
+            code = 1001
+            default_message = "Insufficient funds"
+
+        raise InsufficientFunds(data={"balance": 3})
+
+    Attributes:
+        code: The JSON-RPC error code.
+        message: A short, human-readable description, sent to the peer.
+        data: Optional structured detail, sent to the peer (must be JSON-serialisable
+            or a pydantic-serialisable value).
+    """
+
+    code: int = -32000
+    default_message: ClassVar[str] = "Server error"
+
+    def __init__(self, message: str | None = None, data: Any = None, *, code: int | None = None):
+        self.message: str = message if message is not None else self.default_message
+        self.data: Any = data
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code}, message={self.message!r})"
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class ParseError(RpcError):
+    """The frame is not valid JSON (or msgpack)."""
+
+    code = -32700
+    default_message = "Parse error"
+
+
+class InvalidRequest(RpcError):
+    """The frame is not a valid request object."""
+
+    code = -32600
+    default_message = "Invalid Request"
+
+
+class MethodNotFound(RpcError):
+    """No method of that name is registered."""
+
+    code = -32601
+    default_message = "Method not found"
+
+
+class InvalidParams(RpcError):
+    """The params do not match the method's signature.
+
+    ``data`` holds pydantic's error list: ``loc``, ``msg`` and ``type`` of each
+    error, never the input.
+    """
+
+    code = -32602
+    default_message = "Invalid params"
+
+
+class InternalError(RpcError):
+    """The handler failed unexpectedly. Deliberately opaque on the wire."""
+
+    code = -32603
+    default_message = "Internal error"
+
+
+class ServerBusy(RpcError):
+    """The server refuses the call because a limit on calls in flight is reached."""
+
+    code = -32001
+    default_message = "Server busy"
+
+
+_STANDARD: dict[int, type[RpcError]] = {
+    cls.code: cls
+    for cls in (
+        ParseError,
+        InvalidRequest,
+        MethodNotFound,
+        InvalidParams,
+        InternalError,
+        ServerBusy,
+    )
+}
+
+
+def error_class_for_code(code: int) -> type[RpcError]:
+    """Return the built-in :class:`RpcError` subclass for a standard code, else RpcError."""
+    return _STANDARD.get(code, RpcError)
+
+
+class ConnectionClosed(WsrpcError, ConnectionError):
+    """The connection closed before the call completed.
+
+    Every call pending on a connection fails with this error as soon as the
+    connection drops.
+    """
+
+
+class CallTimeout(WsrpcError, TimeoutError):
+    """No reply arrived within the call's timeout."""
+
+
+class AckTimeout(WsrpcError, TimeoutError):
+    """The peer did not acknowledge a reply in time (v2 dialect SYN_ACK)."""

@@ -1,0 +1,124 @@
+"""Seed-style messages: ``rpc.on("name", handler)`` where ``await message.reply(...)`` answers."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .dialects.events import ErrorResponse, Response
+from .errors import AckTimeout, InternalError, RpcError
+
+if TYPE_CHECKING:
+    from .connection import Connection, SeedHandler
+
+__all__ = ["NO_REPLY", "Message"]
+
+#: The "id" of a notification: a request id may be null, so None cannot mean "no reply".
+NO_REPLY: Any = object()
+
+logger = logging.getLogger("wsrpc_typed")
+
+
+class Message:
+    """A request received by a seed-style handler (see :meth:`Connection.on`).
+
+    Attributes:
+        id: The request id, as the peer sent it (``None`` for a notification).
+        method: The method (the seed's ``instruction`` / ``command``).
+        args: The positional arguments (named params arrive as one dict argument).
+        connection: The connection it arrived on.
+    """
+
+    __slots__ = ("args", "connection", "id", "method", "notification", "replied")
+
+    def __init__(
+        self,
+        connection: Connection,
+        id_: Any,
+        method: str,
+        params: list[Any] | dict[str, Any] | None,
+    ) -> None:
+        self.connection = connection
+        self.notification = id_ is NO_REPLY
+        self.id = None if self.notification else id_
+        self.method = method
+        self.args: list[Any] = (
+            params if type(params) is list else ([] if params is None else [params])
+        )
+        self.replied = False
+
+    async def reply(self, *values: Any) -> tuple[Any, ...]:
+        """Send the reply values to the caller.
+
+        When it resolves depends on the dialect:
+
+        * **v2** (ws-promise): once the caller acknowledges the reply (SYN_ACK);
+          returns the values the acknowledgement carried.
+        * **legacy** and **JSON-RPC**: once the reply frame is handed to the
+          socket (neither protocol acknowledges replies; the original legacy
+          clients never send their acknowledgement); returns ``()``.
+
+        Raises:
+            AckTimeout: no acknowledgement within ``connection.ack_timeout`` (v2).
+            ConnectionClosed: the connection ended before the reply was sent or acknowledged.
+            RuntimeError: the message was already replied to, or is a notification.
+        """
+        if self.notification:
+            raise RuntimeError(f"{self.method!r} was sent as a notification; it takes no reply")
+        if self.replied:
+            raise RuntimeError(f"the request {self.id!r} ({self.method!r}) was already replied to")
+        self.replied = True
+        conn = self.connection
+        frame = conn.dialect.encode(Response(self.id, values, self.method))
+        if not conn.dialect.name.startswith("ws-promise-v2"):
+            await conn.transport.send(frame, conn.dialect.text)
+            return ()
+        ack = conn.expect_ack(self.id)
+        try:
+            await conn.transport.send(frame, conn.dialect.text)
+            async with asyncio.timeout(conn.ack_timeout):
+                return await ack
+        except TimeoutError:
+            raise AckTimeout(
+                f"the caller did not acknowledge the reply to {self.method!r} "
+                f"within {conn.ack_timeout} s"
+            ) from None
+        finally:
+            conn.forget_ack(self.id)
+
+    async def run(self, handler: SeedHandler) -> None:
+        """Run ``handler`` on this message; answer for it if it does not reply.
+
+        A handler that returns without replying sends an empty reply, so the
+        caller never hangs; one that raises sends an error reply (opaque for
+        anything but :class:`RpcError`).
+        """
+        try:
+            outcome = handler(self)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except RpcError as exc:
+            await self._fail(exc)
+        except Exception as exc:
+            logger.error(
+                "seed handler for %r failed (request id %r)",
+                self.method,
+                self.id,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            self.connection._report(exc)
+            await self._fail(InternalError())
+        else:
+            if not self.replied and not self.notification:
+                self.replied = True
+                await self.connection.send_event(Response(self.id, (), self.method))
+
+    async def _fail(self, exc: RpcError) -> None:
+        if self.replied or self.notification:
+            return
+        self.replied = True
+        await self.connection.send_event(
+            ErrorResponse(self.id, exc.code, exc.message, exc.data, self.method)
+        )

@@ -1,0 +1,378 @@
+"""The registry: typed handlers compiled once into immutable method descriptions.
+
+Rules of this module:
+
+* Everything about a handler is decided here, at registration: parameter names
+  and order, the params validator, the result serialiser, the injected context
+  parameter. Dispatch never inspects a signature.
+* Misdeclared handlers raise :class:`RegistrationError` naming the handler,
+  the parameter and the fix.
+* No I/O: this module imports neither asyncio nor websockets.
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import (
+    Annotated,
+    Any,
+    NotRequired,
+    TypeVar,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+from typing_extensions import TypedDict
+
+from .context import Context
+from .errors import InvalidParams, RegistrationError, RpcError
+
+__all__ = ["Method", "Router", "validation_errors"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Config of every params validator: unknown params are errors, bytes travel as base64.
+_PARAMS_CONFIG = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+_RESULT_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+_EMPTY: dict[str, Any] = {}
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's error list without inputs, URLs or context: ``loc``, ``msg``, ``type``."""
+    return [
+        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Method:
+    """One registered method, compiled for dispatch and schema generation.
+
+    Attributes:
+        name: The wire name.
+        func: The handler.
+        is_async: Whether ``func`` is a coroutine function.
+        thread: For plain ``def`` handlers: run in a worker thread (default) or inline.
+        inline: Run where the frame is read, without a task of its own: true for
+            ``async def`` handlers that contain no ``await`` (they cannot suspend, so a
+            task would change nothing but the cost) and for ``thread=False`` handlers.
+        param_names: Parameter names in declaration order (the context parameter excluded).
+        params_adapter: Validates a params dict (a TypedDict built from the signature).
+        result_adapter: Serialises the result through the declared return type.
+        context_param: Name of the parameter that receives the :class:`Context`, if any.
+        defaults: Parameter defaults, for the schema.
+        doc: The handler's docstring, cleaned.
+        deprecated: Marked deprecated in the schema.
+        errors: The application errors the method declares it may raise.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    thread: bool
+    inline: bool
+    param_names: tuple[str, ...]
+    params_adapter: TypeAdapter[Any]
+    result_adapter: TypeAdapter[Any]
+    context_param: str | None
+    defaults: Mapping[str, Any]
+    doc: str | None
+    deprecated: bool
+    errors: tuple[type[RpcError], ...]
+
+    def validate(self, params: list[Any] | dict[str, Any] | None) -> dict[str, Any]:
+        """Validate raw params (positional or named) into handler keyword arguments.
+
+        Raises:
+            InvalidParams: with every error's location, message and type in ``data``.
+        """
+        if type(params) is list:
+            if len(params) > len(self.param_names):
+                extra = len(self.param_names)
+                raise InvalidParams(
+                    data=[
+                        {
+                            "loc": [i],
+                            "msg": f"{self.name} takes at most {extra} positional params",
+                            "type": "unexpected_positional_argument",
+                        }
+                        for i in range(extra, len(params))
+                    ]
+                )
+            params = dict(zip(self.param_names, params, strict=False))
+        elif params is None:
+            params = _EMPTY
+        try:
+            kwargs: dict[str, Any] = self.params_adapter.validator.validate_python(params)
+        except ValidationError as exc:
+            raise InvalidParams(data=validation_errors(exc)) from None
+        return kwargs
+
+    def dump_result(self, value: Any) -> Any:
+        """Serialise a handler's return value through its declared type (JSON-compatible).
+
+        Raises:
+            pydantic_core.PydanticSerializationError: the value does not match the type.
+        """
+        return self.result_adapter.serializer.to_python(value, mode="json", warnings="error")
+
+
+def _never_suspends(func: Callable[..., Any]) -> bool:
+    """Whether a coroutine function's own code has no suspension point.
+
+    Every ``await``, ``async for`` and ``async with`` compiles to YIELD_VALUE; a
+    coroutine without one runs to completion on its first step.
+    """
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return False
+    return all(instr.opname != "YIELD_VALUE" for instr in dis.get_instructions(code))
+
+
+def _is_context(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation is Context
+
+
+def _compile(
+    func: Callable[..., Any],
+    name: str,
+    *,
+    thread: bool,
+    deprecated: bool,
+    errors: Sequence[type[RpcError]],
+) -> Method:
+    where = f"handler {getattr(func, '__qualname__', func)!r} (method {name!r})"
+    if not callable(func):
+        raise RegistrationError(f"{where}: a handler must be a function")
+    if inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
+        raise RegistrationError(f"{where}: generator handlers are not supported; return a value")
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except Exception as exc:
+        raise RegistrationError(
+            f"{where}: its annotations cannot be resolved ({exc}); "
+            "import the names they use at module level"
+        ) from exc
+    signature = inspect.signature(func)
+    fields: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    context_param = None
+    for param in signature.parameters.values():
+        at = f"{where}, parameter {param.name!r}"
+        if param.kind is param.VAR_POSITIONAL or param.kind is param.VAR_KEYWORD:
+            raise RegistrationError(
+                f"{at}: *args and **kwargs cannot be validated; declare each parameter with a type"
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise RegistrationError(
+                f"{at}: positional-only parameters are not supported; drop the '/'"
+            )
+        if param.name not in hints:
+            raise RegistrationError(
+                f"{at}: no type annotation; annotate it, e.g. `{param.name}: int`"
+            )
+        annotation = hints[param.name]
+        if _is_context(annotation):
+            if context_param is not None:
+                raise RegistrationError(f"{at}: only one parameter may receive the Context")
+            context_param = param.name
+            continue
+        if param.default is param.empty:
+            fields[param.name] = annotation
+        else:
+            fields[param.name] = NotRequired[annotation]  # type: ignore[valid-type]
+            defaults[param.name] = param.default
+    if "return" not in hints:
+        raise RegistrationError(
+            f"{where}: no return annotation; add one (`-> None` if it returns nothing)"
+        )
+    params_td: Any = TypedDict(f"{name}_params", fields)  # type: ignore[operator]
+    params_td.__pydantic_config__ = _PARAMS_CONFIG
+    try:
+        params_adapter: TypeAdapter[Any] = TypeAdapter(params_td)
+    except (PydanticSchemaGenerationError, PydanticUserError) as exc:
+        raise RegistrationError(
+            f"{where}: a parameter type is not supported by pydantic ({exc}); "
+            "use a type pydantic can validate"
+        ) from exc
+    try:
+        result_adapter: TypeAdapter[Any] = TypeAdapter(hints["return"], config=_RESULT_CONFIG)
+    except (PydanticSchemaGenerationError, PydanticUserError):
+        try:
+            result_adapter = TypeAdapter(hints["return"])
+        except (PydanticSchemaGenerationError, PydanticUserError) as exc:
+            raise RegistrationError(
+                f"{where}: the return type is not supported by pydantic ({exc}); "
+                "use a type pydantic can serialise"
+            ) from exc
+    for error in errors:
+        if not (isinstance(error, type) and issubclass(error, RpcError)):
+            raise RegistrationError(f"{where}: errors= takes RpcError subclasses, got {error!r}")
+    doc = inspect.getdoc(func)
+    is_async = inspect.iscoroutinefunction(func)
+    return Method(
+        name=name,
+        func=func,
+        is_async=is_async,
+        thread=thread,
+        inline=_never_suspends(func) if is_async else not thread,
+        param_names=tuple(fields),
+        params_adapter=params_adapter,
+        result_adapter=result_adapter,
+        context_param=context_param,
+        defaults=defaults,
+        doc=doc,
+        deprecated=deprecated,
+        errors=tuple(errors),
+    )
+
+
+class Router:
+    """A registry of typed methods, served by :class:`~wsrpc_typed.Server`.
+
+    Example::
+
+        router = Router()
+
+        @router.method
+        async def add(a: int, b: int) -> int:
+            return a + b
+
+    Plain ``def`` handlers run in a worker thread (``thread=False`` runs them
+    on the event loop instead: only for handlers that never block).
+    """
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+        self._discover: Method | None = None
+
+    @overload
+    def method(self, func: F, /) -> F: ...
+
+    @overload
+    def method(
+        self,
+        *,
+        name: str | None = None,
+        thread: bool = True,
+        deprecated: bool = False,
+        errors: Sequence[type[RpcError]] = (),
+    ) -> Callable[[F], F]: ...
+
+    def method(
+        self,
+        func: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        thread: bool = True,
+        deprecated: bool = False,
+        errors: Sequence[type[RpcError]] = (),
+    ) -> F | Callable[[F], F]:
+        """Register a handler, as ``@router.method`` or ``@router.method(name=...)``.
+
+        Args:
+            name: The wire name (default: the function's name).
+            thread: Run a plain ``def`` handler in a worker thread (default) or inline.
+            deprecated: Mark the method deprecated in the schema.
+            errors: The :class:`RpcError` subclasses the method may raise.
+
+        Returns:
+            The handler itself, unchanged.
+
+        Raises:
+            RegistrationError: the handler cannot be served as declared.
+        """
+
+        def register(f: F) -> F:
+            self.add(f, name=name, thread=thread, deprecated=deprecated, errors=errors)
+            return f
+
+        return register if func is None else register(func)
+
+    def add(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        thread: bool = True,
+        deprecated: bool = False,
+        errors: Sequence[type[RpcError]] = (),
+    ) -> Method:
+        """Register ``func`` (the non-decorator form of :meth:`method`)."""
+        wire_name = name if name is not None else getattr(func, "__name__", "")
+        if not isinstance(wire_name, str) or not wire_name:
+            raise RegistrationError(f"handler {func!r}: a method name must be a non-empty string")
+        if wire_name.startswith("rpc."):
+            raise RegistrationError(
+                f"handler {getattr(func, '__qualname__', func)!r}: method names starting with "
+                f"'rpc.' are reserved by JSON-RPC 2.0; rename {wire_name!r}"
+            )
+        if wire_name in self._methods:
+            other = self._methods[wire_name].func
+            raise RegistrationError(
+                f"handler {getattr(func, '__qualname__', func)!r}: method name {wire_name!r} is "
+                f"already registered by {getattr(other, '__qualname__', other)!r}; pass name=... "
+                "to register it under another name"
+            )
+        compiled = _compile(func, wire_name, thread=thread, deprecated=deprecated, errors=errors)
+        self._methods[wire_name] = compiled
+        self._discover = None
+        return compiled
+
+    def include(self, other: Router) -> None:
+        """Register every method of ``other`` in this router (names must not collide)."""
+        for method in other:
+            if method.name in self._methods:
+                raise RegistrationError(
+                    f"method name {method.name!r} is registered in both routers"
+                )
+            self._methods[method.name] = method
+        self._discover = None
+
+    def get(self, name: str) -> Method | None:
+        """The method registered under ``name`` (or the built-in ``rpc.discover``), or None."""
+        method = self._methods.get(name)
+        if method is None and name == "rpc.discover":
+            return self._discover_method()
+        return method
+
+    def _discover_method(self) -> Method:
+        # rpc.discover answers with the OpenRPC document of this router (the OpenRPC
+        # service discovery convention); built on first use, then cached.
+        if self._discover is None:
+            from .schema import openrpc_document
+
+            document = openrpc_document(self)
+
+            async def discover() -> dict[str, Any]:
+                return document
+
+            self._discover = _compile(
+                discover, "rpc.discover", thread=False, deprecated=False, errors=()
+            )
+        return self._discover
+
+    @property
+    def methods(self) -> Mapping[str, Method]:
+        """Every registered method by wire name, in registration order."""
+        return self._methods
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(self._methods.values())
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods

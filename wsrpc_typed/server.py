@@ -1,0 +1,250 @@
+"""The server: a router served over WebSockets, with the seed's API in Python form."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response as HttpResponse
+
+from .connection import Connection
+from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
+from .registry import Router
+from .transport import WebsocketsTransport
+
+__all__ = ["Server", "ServerEvent"]
+
+logger = logging.getLogger("wsrpc_typed")
+
+ServerEvent = Literal["connection", "error", "headers", "close"]
+
+
+class Server:
+    """Serve a :class:`Router` over WebSockets.
+
+    Mirrors the seed's API::
+
+        server = Server(router, host="127.0.0.1", port=8765)
+        await server.open()          # resolves once listening; raises if the port is taken
+        server.on("connection", lambda rpc: rpc.on("computePrimes", handler))
+        ...
+        await server.close()         # disconnects every client; resolves once the port is free
+
+    or ``async with Server(router, port=0) as server: print(server.url)``.
+
+    The wire dialect is chosen per connection from the WebSocket subprotocol
+    the client offers (``jsonrpc-2.0``, ``ws-rpc-legacy``, ``ws-promise-v2``,
+    ``ws-promise-v2-json``); a client that offers none gets ``default_dialect``,
+    which by default (``"auto"``) detects the dialect from the first frame.
+
+    Args:
+        router: The typed methods to serve (optional: seed-style handlers alone work too).
+        host: Interface to bind (default: loopback only).
+        port: Port to bind; 0 picks a free port (read it from :attr:`port` after open).
+        default_dialect: Dialect for clients that offer no subprotocol, or ``"auto"``.
+        max_in_flight: Handler tasks per connection before the server stops reading.
+        timeout: Default timeout of calls the server makes to clients.
+        ack_timeout: How long ``message.reply()`` waits for a v2 acknowledgement.
+        max_size: Largest incoming message in bytes (larger closes with 1009).
+        compression: ``None`` (default) or ``"deflate"``.
+        ping_interval: Seconds between keepalive pings (``None`` disables them).
+        ping_timeout: Seconds to wait for a pong before closing.
+        open_timeout: Seconds allowed for the opening handshake.
+        close_timeout: Seconds allowed for the closing handshake.
+        origins: Allowed ``Origin`` header values (``None`` allows any).
+    """
+
+    def __init__(
+        self,
+        router: Router | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        default_dialect: str = "auto",
+        max_in_flight: int = 128,
+        timeout: float | None = 30.0,
+        ack_timeout: float = 30.0,
+        max_size: int | None = 2**20,
+        compression: Literal["deflate"] | None = None,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        open_timeout: float | None = 10.0,
+        close_timeout: float | None = 10.0,
+        origins: Sequence[str | None] | None = None,
+    ) -> None:
+        if default_dialect != "auto":
+            dialect_for_subprotocol(default_dialect)  # fail early on an unknown name
+        self.router = router if router is not None else Router()
+        self.host = host
+        self._port = port
+        self.default_dialect = default_dialect
+        self._conn_options: dict[str, Any] = {
+            "timeout": timeout,
+            "ack_timeout": ack_timeout,
+            "max_in_flight": max_in_flight,
+        }
+        self._ws_options: dict[str, Any] = {
+            "max_size": max_size,
+            "compression": compression,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "open_timeout": open_timeout,
+            "close_timeout": close_timeout,
+            "origins": origins,
+        }
+        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self._server: WsServer | None = None
+        self.connections: set[Connection] = set()
+        """The open connections."""
+
+    # -- the seed's API -------------------------------------------------------------
+
+    def on(self, event: ServerEvent, callback: Callable[..., Any]) -> None:
+        """Listen to a server event.
+
+        * ``"connection"``: ``callback(connection)`` once a client is connected, before
+          its first frame is read (register seed-style handlers here). May be async.
+        * ``"close"``: ``callback(connection)`` once a connection has ended.
+        * ``"error"``: ``callback(exception)`` for every unexpected handler failure.
+        * ``"headers"``: ``callback(headers, request)`` with the handshake response's
+          mutable headers, before they are sent.
+        """
+        if event not in ("connection", "error", "headers", "close"):
+            raise ValueError(f"unknown server event {event!r}")
+        self._listeners.setdefault(event, []).append(callback)
+
+    async def open(self) -> None:
+        """Start listening; resolves once the server accepts connections.
+
+        Raises:
+            OSError: the address is in use or cannot be bound.
+        """
+        if self._server is not None:
+            raise RuntimeError("the server is already open")
+        self._server = await serve(
+            self._serve_connection,
+            self.host,
+            self._port,
+            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            select_subprotocol=_select_subprotocol,
+            process_response=self._process_response,
+            server_header=None,
+            **self._ws_options,
+        )
+
+    async def close(self) -> None:
+        """Disconnect every client (close code 1001) and stop listening.
+
+        Resolves once the port is free and every connection's handlers are done.
+        """
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close(close_connections=True)
+        await server.wait_closed()
+        for conn in list(self.connections):
+            await conn.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        """Open (if needed) and serve until cancelled, then close."""
+        if self._server is None:
+            await self.open()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.close()
+
+    # -- facts ----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with ``port=0``)."""
+        if self._server is None:
+            raise RuntimeError("the server is not open")
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT`` of the open server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    # -- internals ------------------------------------------------------------------
+
+    def _emit(self, event: str, *args: Any) -> list[Any]:
+        outcomes = []
+        for callback in self._listeners.get(event, ()):
+            try:
+                outcomes.append(callback(*args))
+            except Exception as exc:
+                logger.exception("%r listener failed", event)
+                if event != "error":
+                    self._emit("error", exc)
+        return outcomes
+
+    def _report(self, exc: BaseException) -> None:
+        self._emit("error", exc)
+
+    def _process_response(
+        self, ws: ServerConnection, request: HttpRequest, response: HttpResponse
+    ) -> None:
+        if response.status_code == 101:
+            self._emit("headers", response.headers, request)
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        if ws.subprotocol is not None:
+            dialect: Any = dialect_for_subprotocol(ws.subprotocol)
+        elif self.default_dialect == "auto":
+            dialect = AutoDialect()
+        else:
+            dialect = dialect_for_subprotocol(self.default_dialect)
+        conn = Connection(
+            WebsocketsTransport(ws),
+            dialect,
+            self.router,
+            on_error=self._report,
+            **self._conn_options,
+        )
+        self.connections.add(conn)
+        try:
+            for outcome in self._emit("connection", conn):
+                if inspect.isawaitable(outcome):
+                    try:
+                        await outcome
+                    except Exception as exc:
+                        logger.exception("'connection' listener failed")
+                        self._report(exc)
+            await conn.run()
+            await conn.wait_closed()
+        finally:
+            self.connections.discard(conn)
+            self._emit("close", conn)
+
+
+def _select_subprotocol(ws: ServerConnection, offered: Sequence[str]) -> str | None:
+    # The client's order of preference wins; no match means no subprotocol, and the
+    # server's default dialect applies (the original seed clients offer none).
+    for name in offered:
+        if name in SUBPROTOCOLS:
+            return name
+    return None
