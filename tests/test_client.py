@@ -6,10 +6,9 @@ import asyncio
 import datetime as dt
 import decimal
 import uuid
-from typing import Any
+from typing import Any, assert_type
 
 import pytest
-from typing_extensions import assert_type
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events, Point

@@ -31,7 +31,9 @@ async def test_subprotocol_is_negotiated(raw: ClientConnection) -> None:
 
 
 async def test_named_and_positional_params(raw: ClientConnection) -> None:
-    reply = await exchange(raw, {"jsonrpc": "2.0", "id": 1, "method": "add", "params": {"a": 1, "b": 2}})
+    reply = await exchange(
+        raw, {"jsonrpc": "2.0", "id": 1, "method": "add", "params": {"a": 1, "b": 2}}
+    )
     assert reply == {"jsonrpc": "2.0", "id": 1, "result": 3}
     reply = await exchange(raw, {"jsonrpc": "2.0", "id": 2, "method": "add", "params": [40, 2]})
     assert reply == {"jsonrpc": "2.0", "id": 2, "result": 42}
@@ -57,7 +59,7 @@ async def test_parse_error(raw: ClientConnection) -> None:
         {"jsonrpc": "2.0", "id": 1},
         {"jsonrpc": "2.0", "method": "add", "id": [1]},
         1,
-        "\"a string\"",
+        '"a string"',
     ],
 )
 async def test_invalid_request(raw: ClientConnection, frame: Any) -> None:
@@ -86,9 +88,15 @@ async def test_invalid_params_lists_every_error_without_input(raw: ClientConnect
     assert "s3cr3t" not in json.dumps(reply)
 
 
-async def test_internal_error_is_opaque(raw: ClientConnection, caplog: pytest.LogCaptureFixture) -> None:
+async def test_internal_error_is_opaque(
+    raw: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
     reply = await exchange(raw, {"jsonrpc": "2.0", "id": "r1", "method": "fail"})
-    assert reply == {"jsonrpc": "2.0", "id": "r1", "error": {"code": -32603, "message": "Internal error"}}
+    assert reply == {
+        "jsonrpc": "2.0",
+        "id": "r1",
+        "error": {"code": -32603, "message": "Internal error"},
+    }
     assert "secret internal detail" in caplog.text  # logged with its traceback, not sent
     assert "'r1'" in caplog.text
 
@@ -111,7 +119,9 @@ async def test_notifications_get_no_reply(raw: ClientConnection) -> None:
     await raw.send(json.dumps({"jsonrpc": "2.0", "method": "add", "params": [1, 2]}))
     await raw.send(json.dumps({"jsonrpc": "2.0", "method": "nope"}))
     await raw.send(json.dumps({"jsonrpc": "2.0", "method": "fail"}))
-    reply = await exchange(raw, {"jsonrpc": "2.0", "id": "after", "method": "add", "params": [2, 2]})
+    reply = await exchange(
+        raw, {"jsonrpc": "2.0", "id": "after", "method": "add", "params": [2, 2]}
+    )
     assert reply["id"] == "after"  # nothing was sent for the three notifications
 
 
@@ -150,13 +160,19 @@ async def test_invalid_batch_items(raw: ClientConnection) -> None:
 
 
 async def test_all_notification_batch_gets_nothing(raw: ClientConnection) -> None:
-    await raw.send(json.dumps([{"jsonrpc": "2.0", "method": "record", "params": [i]} for i in range(3)]))
+    await raw.send(
+        json.dumps([{"jsonrpc": "2.0", "method": "record", "params": [i]} for i in range(3)])
+    )
     reply = await exchange(raw, {"jsonrpc": "2.0", "id": "next", "method": "add", "params": [0, 0]})
     assert reply["id"] == "next"
 
 
 async def test_slow_handler_does_not_block_others(raw: ClientConnection) -> None:
-    await raw.send(json.dumps({"jsonrpc": "2.0", "id": "slow", "method": "sleep", "params": [UNIT / 5, "slow"]}))
+    await raw.send(
+        json.dumps(
+            {"jsonrpc": "2.0", "id": "slow", "method": "sleep", "params": [UNIT / 5, "slow"]}
+        )
+    )
     await raw.send(json.dumps({"jsonrpc": "2.0", "id": "fast", "method": "add", "params": [1, 1]}))
     first = json.loads(await asyncio.wait_for(raw.recv(), UNIT))
     second = json.loads(await asyncio.wait_for(raw.recv(), UNIT))
@@ -164,7 +180,9 @@ async def test_slow_handler_does_not_block_others(raw: ClientConnection) -> None
 
 
 async def test_plain_def_runs_in_a_thread_without_blocking_the_loop(raw: ClientConnection) -> None:
-    await raw.send(json.dumps({"jsonrpc": "2.0", "id": "b", "method": "block", "params": [UNIT / 5]}))
+    await raw.send(
+        json.dumps({"jsonrpc": "2.0", "id": "b", "method": "block", "params": [UNIT / 5]})
+    )
     await raw.send(json.dumps({"jsonrpc": "2.0", "id": "fast", "method": "add", "params": [1, 1]}))
     first = json.loads(await asyncio.wait_for(raw.recv(), UNIT))
     assert first["id"] == "fast"

@@ -111,3 +111,7 @@ def call(
 def main() -> None:
     """Entry point of the ``wsrpc`` command."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import TypeAdapter
@@ -62,7 +62,8 @@ __all__ = ["Connection", "SeedHandler"]
 logger = logging.getLogger("wsrpc_typed")
 
 T = TypeVar("T")
-SeedHandler = Callable[["Message"], Awaitable[None] | None]
+#: A seed-style handler: gets the Message, answers with ``await message.reply(...)``.
+SeedHandler = Callable[["Message"], Any]
 ErrorCallback = Callable[[BaseException], None]
 
 _DEFAULT: Any = object()
@@ -406,7 +407,7 @@ class Connection:
         answers = [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
         if answers:
             with contextlib.suppress(ConnectionClosed):
-                await self.transport.send(self.dialect.encode_batch(answers), self.dialect.text)  # type: ignore[arg-type]
+                await self.transport.send(self.dialect.encode_batch(answers), self.dialect.text)
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -427,8 +428,8 @@ class Connection:
         """Stop waiting for the acknowledgement of ``id_``."""
         self._acks.pop(id_, None)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[assignment]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

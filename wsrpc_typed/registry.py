@@ -42,6 +42,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _PARAMS_CONFIG = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 _RESULT_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _EMPTY: dict[str, Any] = {}
+#: typing_extensions.TypedDict, called at run time with computed arguments.
+_typed_dict: Any = TypedDict
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -190,13 +192,13 @@ def _compile(
         if param.default is param.empty:
             fields[param.name] = annotation
         else:
-            fields[param.name] = NotRequired[annotation]  # type: ignore[valid-type]
+            fields[param.name] = NotRequired[annotation]
             defaults[param.name] = param.default
     if "return" not in hints:
         raise RegistrationError(
             f"{where}: no return annotation; add one (`-> None` if it returns nothing)"
         )
-    params_td: Any = TypedDict(f"{name}_params", fields)  # type: ignore[operator]
+    params_td: Any = _typed_dict(f"{name}_params", fields)
     params_td.__pydantic_config__ = _PARAMS_CONFIG
     try:
         params_adapter: TypeAdapter[Any] = TypeAdapter(params_td)
@@ -257,7 +259,7 @@ class Router:
         self._discover: Method | None = None
 
     @overload
-    def method(self, func: F, /) -> F: ...
+    def method(self, func: F) -> F: ...
 
     @overload
     def method(
@@ -271,14 +273,13 @@ class Router:
 
     def method(
         self,
-        func: F | None = None,
-        /,
+        func: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
         thread: bool = True,
         deprecated: bool = False,
         errors: Sequence[type[RpcError]] = (),
-    ) -> F | Callable[[F], F]:
+    ) -> Any:
         """Register a handler, as ``@router.method`` or ``@router.method(name=...)``.
 
         Args:
@@ -294,7 +295,7 @@ class Router:
             RegistrationError: the handler cannot be served as declared.
         """
 
-        def register(f: F) -> F:
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
             self.add(f, name=name, thread=thread, deprecated=deprecated, errors=errors)
             return f
 
@@ -356,7 +357,7 @@ class Router:
             document = openrpc_document(self)
 
             async def discover() -> dict[str, Any]:
-                return document
+                return dict(document)
 
             self._discover = _compile(
                 discover, "rpc.discover", thread=False, deprecated=False, errors=()

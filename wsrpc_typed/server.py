@@ -13,6 +13,7 @@ from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
+from websockets.typing import Subprotocol
 
 from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
@@ -132,7 +133,7 @@ class Server:
             self._serve_connection,
             self.host,
             self._port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS],
             select_subprotocol=_select_subprotocol,
             process_response=self._process_response,
             server_header=None,
@@ -241,7 +242,7 @@ class Server:
             self._emit("close", conn)
 
 
-def _select_subprotocol(ws: ServerConnection, offered: Sequence[str]) -> str | None:
+def _select_subprotocol(ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     # The client's order of preference wins; no match means no subprotocol, and the
     # server's default dialect applies (the original seed clients offer none).
     for name in offered:
