@@ -51,7 +51,8 @@ class Backoff:
 class Client:
     """A client connection to a wsrpc-typed (or any JSON-RPC 2.0 WebSocket) server.
 
-    Create it with :func:`connect`. Calls made while it reconnects wait for the
+    Open it with ``await connect(url)`` or ``async with connect(url) as conn``
+    (:func:`connect` is this class). Calls made while it reconnects wait for the
     new connection (within their timeout); calls in flight when the connection
     drops fail with :class:`ConnectionClosed` and are never re-sent.
 
@@ -251,7 +252,12 @@ class Client:
         if self._reader is not None:
             await self._reader
 
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self.open().__await__()
+
     async def __aenter__(self) -> Client:
+        if self._conn is None:
+            await self.open()
         return self
 
     async def __aexit__(
@@ -263,25 +269,9 @@ class Client:
         await self.close()
 
 
-class connect:
-    """Connect to a server: ``async with connect(url) as conn`` or ``conn = await connect(url)``.
+connect = Client
+"""Connect to a server: ``async with connect(url) as conn`` or ``conn = await connect(url)``.
 
-    Takes the same arguments as :class:`Client`.
-    """
-
-    def __init__(self, url: str, **options: Any) -> None:
-        self._client = Client(url, **options)
-
-    def __await__(self) -> Generator[Any, None, Client]:
-        return self._client.open().__await__()
-
-    async def __aenter__(self) -> Client:
-        return await self._client.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._client.close()
+An alias of :class:`Client` (the connection opens on ``await`` or ``async with``),
+so it takes the same, typed, arguments.
+"""
