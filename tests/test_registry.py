@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pytest
@@ -115,7 +116,8 @@ def test_result_is_serialised_through_declared_type() -> None:
         ("def h(**kw: int) -> int: ...", r"parameter 'kw': \*args and \*\*kwargs"),
         ("def h(a: int, /) -> int: ...", r"parameter 'a': positional-only"),
         ("def h(a: 'Missing') -> int: ...", r"'h'.*annotations cannot be resolved"),
-        ("async def h(a: int) -> int:\n    yield a", r"generator handlers"),
+        ("async def h(a: int) -> int:\n    yield a", r"must be annotated `-> AsyncIterator\[Item\]`"),
+        ("def h(a: int) -> int:\n    yield a", r"plain generators are not supported"),
     ],
 )
 def test_misdeclared_handlers_fail_with_a_fix(source: str, expected: str) -> None:
@@ -155,3 +157,17 @@ def test_unsupported_type_is_a_registration_error() -> None:
 
 def test_registration_error_is_a_type_error() -> None:
     assert issubclass(RegistrationError, TypeError)
+
+
+def test_async_generator_handlers_stream_their_item_type() -> None:
+    router = Router()
+
+    @router.method
+    async def ticks(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    m = router.methods["ticks"]
+    assert m.stream and not m.inline
+    assert m.dump_result(3) == 3
+    assert m.result_adapter.json_schema() == {"type": "integer"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import collections.abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
@@ -42,6 +43,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _PARAMS_CONFIG = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 _RESULT_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _EMPTY: dict[str, Any] = {}
+_STREAM_ORIGINS = (
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncIterable,
+    collections.abc.AsyncGenerator,
+)
 #: typing_extensions.TypedDict, called at run time with computed arguments.
 _typed_dict: Any = TypedDict
 
@@ -68,7 +74,9 @@ class Method:
             task would change nothing but the cost) and for ``thread=False`` handlers.
         param_names: Parameter names in declaration order (the context parameter excluded).
         params_adapter: Validates a params dict (a TypedDict built from the signature).
-        result_adapter: Serialises the result through the declared return type.
+        stream: An ``async def`` generator: its items stream to the caller.
+        result_adapter: Serialises the result through the declared return type
+            (for a stream, each item through the item type).
         context_param: Name of the parameter that receives the :class:`Context`, if any.
         defaults: Parameter defaults, for the schema.
         doc: The handler's docstring, cleaned.
@@ -81,6 +89,7 @@ class Method:
     is_async: bool
     thread: bool
     inline: bool
+    stream: bool
     param_names: tuple[str, ...]
     params_adapter: TypeAdapter[Any]
     result_adapter: TypeAdapter[Any]
@@ -156,8 +165,12 @@ def _compile(
     where = f"handler {getattr(func, '__qualname__', func)!r} (method {name!r})"
     if not callable(func):
         raise RegistrationError(f"{where}: a handler must be a function")
-    if inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
-        raise RegistrationError(f"{where}: generator handlers are not supported; return a value")
+    stream = inspect.isasyncgenfunction(func)
+    if inspect.isgeneratorfunction(func):
+        raise RegistrationError(
+            f"{where}: plain generators are not supported; make it an `async def` generator "
+            "annotated `-> AsyncIterator[Item]` to stream items"
+        )
     try:
         hints = get_type_hints(func, include_extras=True)
     except Exception as exc:
@@ -207,11 +220,19 @@ def _compile(
             f"{where}: a parameter type is not supported by pydantic ({exc}); "
             "use a type pydantic can validate"
         ) from exc
+    result_type = hints["return"]
+    if stream:
+        if get_origin(result_type) not in _STREAM_ORIGINS or not get_args(result_type):
+            raise RegistrationError(
+                f"{where}: a streaming handler must be annotated `-> AsyncIterator[Item]` "
+                "(or AsyncGenerator[Item, None] / AsyncIterable[Item])"
+            )
+        result_type = get_args(result_type)[0]
     try:
-        result_adapter: TypeAdapter[Any] = TypeAdapter(hints["return"], config=_RESULT_CONFIG)
+        result_adapter: TypeAdapter[Any] = TypeAdapter(result_type, config=_RESULT_CONFIG)
     except (PydanticSchemaGenerationError, PydanticUserError):
         try:
-            result_adapter = TypeAdapter(hints["return"])
+            result_adapter = TypeAdapter(result_type)
         except (PydanticSchemaGenerationError, PydanticUserError) as exc:
             raise RegistrationError(
                 f"{where}: the return type is not supported by pydantic ({exc}); "
@@ -227,7 +248,8 @@ def _compile(
         func=func,
         is_async=is_async,
         thread=thread,
-        inline=_never_suspends(func) if is_async else not thread,
+        inline=_never_suspends(func) if is_async else not thread and not stream,
+        stream=stream,
         param_names=tuple(fields),
         params_adapter=params_adapter,
         result_adapter=result_adapter,

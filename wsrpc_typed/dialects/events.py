@@ -19,6 +19,9 @@ __all__ = [
     "Acknowledge",
     "Batch",
     "BatchItem",
+    "Cancel",
+    "Control",
+    "Credit",
     "Dialect",
     "ErrorResponse",
     "Event",
@@ -28,16 +31,25 @@ __all__ = [
     "Outgoing",
     "Request",
     "Response",
+    "StreamItem",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A call that expects a reply."""
+    """A call that expects a reply.
+
+    ``timeout`` is the caller's remaining budget in seconds (a deadline that
+    travels with the request); ``credit`` is the initial flow-control window
+    when the caller expects a stream. Both are JSON-RPC extensions; ``None``
+    when absent.
+    """
 
     id: Any
     method: str
     params: list[Any] | dict[str, Any] | None
+    timeout: float | None = None
+    credit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,30 @@ class Acknowledge:
 
     id: Any
     values: tuple[Any, ...] = ()
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """The caller gave up on the request with this id: stop its handler, send nothing more."""
+
+    id: Any
+
+
+@dataclass(frozen=True, slots=True)
+class StreamItem:
+    """One item of the stream that answers the request with this id."""
+
+    id: Any
+    item: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """The consumer of the stream for this id may receive ``credit`` more items."""
+
+    id: Any
+    credit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +149,19 @@ class Batch:
     items: tuple[BatchItem, ...]
 
 
+Control = Cancel | StreamItem | Credit
 Event = (
-    Request | Notification | Response | ErrorResponse | Acknowledge | Ignored | Malformed | Batch
+    Request
+    | Notification
+    | Response
+    | ErrorResponse
+    | Acknowledge
+    | Ignored
+    | Malformed
+    | Batch
+    | Control
 )
-Outgoing = Request | Notification | Response | ErrorResponse | Acknowledge
+Outgoing = Request | Notification | Response | ErrorResponse | Acknowledge | Control
 
 
 class Dialect(Protocol):
@@ -129,6 +174,8 @@ class Dialect(Protocol):
 
     name: str
     text: bool
+    extensions: bool
+    """Whether the dialect carries deadlines, cancellation and streams."""
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one WebSocket message into one event.
@@ -140,7 +187,12 @@ class Dialect(Protocol):
         ...
 
     def encode(self, event: Outgoing) -> bytes:
-        """Encode one outgoing event into one WebSocket message."""
+        """Encode one outgoing event into one WebSocket message.
+
+        Raises:
+            TypeError: the dialect has no message for this event (for example a
+                stream or cancellation event on a seed dialect).
+        """
         ...
 
     def encode_batch(self, events: list[Response | ErrorResponse]) -> bytes:

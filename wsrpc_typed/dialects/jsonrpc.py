@@ -13,6 +13,19 @@ Rules of this module (JSON-RPC 2.0 specification, sections 4-6):
 
 Both directions use the same object: a server decodes requests and encodes
 responses, a client does the opposite, and either side may send requests.
+
+Extensions (names under ``rpc.``, which §4 reserves for them; a peer that does
+not know them ignores the extra request members and never receives the
+notifications unless it asked for a stream):
+
+* a request may carry ``"timeout": <seconds>`` (its deadline, relative, so
+  clocks need not agree) and ``"credit": <n>`` (it accepts a stream, with a
+  flow-control window of n items);
+* ``{"method": "rpc.cancel", "params": {"id": <id>}}``: the caller gave up;
+* ``{"method": "rpc.item", "params": {"id": <id>, "item": <value>}}``: one
+  stream item for that request (the stream ends with the request's response);
+* ``{"method": "rpc.credit", "params": {"id": <id>, "credit": <n>}}``: the
+  consumer may receive n more items.
 """
 
 from __future__ import annotations
@@ -21,10 +34,14 @@ from typing import Any
 
 import orjson
 
+from pydantic_core import to_jsonable_python
+
 from ..errors import InvalidRequest, ParseError
 from .events import (
     Batch,
     BatchItem,
+    Cancel,
+    Credit,
     ErrorResponse,
     Event,
     Malformed,
@@ -32,14 +49,36 @@ from .events import (
     Outgoing,
     Request,
     Response,
+    StreamItem,
 )
 
 __all__ = ["SUBPROTOCOL", "JsonRpcDialect"]
 
 SUBPROTOCOL = "jsonrpc-2.0"
 
-_dumps = orjson.dumps
 _loads = orjson.loads
+
+
+def _dumps(obj: Any) -> bytes:
+    # Plain JSON types go straight through orjson; anything else (pydantic models,
+    # Decimal, sets...) is converted by pydantic only when orjson meets it.
+    return orjson.dumps(obj, default=to_jsonable_python)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _control(method: str, params: Any) -> BatchItem | Cancel | StreamItem | Credit | None:
+    if type(params) is not dict or "id" not in params:
+        return None
+    if method == "rpc.cancel":
+        return Cancel(params["id"])
+    if method == "rpc.item":
+        return StreamItem(params["id"], params.get("item"))
+    if method == "rpc.credit" and type(params.get("credit")) is int and params["credit"] > 0:
+        return Credit(params["id"], params["credit"])
+    return None
 
 
 def _invalid(reason: str, id: Any = None) -> Malformed:
@@ -53,7 +92,7 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
-def _decode_object(obj: Any) -> BatchItem:
+def _decode_object(obj: Any) -> BatchItem | Cancel | StreamItem | Credit:
     if type(obj) is not dict:
         return _invalid("a message must be a JSON object")
     if "method" in obj:
@@ -72,7 +111,20 @@ def _decode_object(obj: Any) -> BatchItem:
         if "params" in obj and params is None:
             return _invalid("params must be an array or an object", id_)
         if has_id:
-            return Request(id_, method, params)
+            timeout, credit = obj.get("timeout"), obj.get("credit")
+            if timeout is None and credit is None:
+                return Request(id_, method, params)
+            return Request(
+                id_,
+                method,
+                params,
+                timeout if _number(timeout) else None,
+                credit if type(credit) is int and credit > 0 else None,
+            )
+        if method.startswith("rpc."):
+            control = _control(method, params)
+            if control is not None:
+                return control
         return Notification(method, params)
     if "result" in obj or "error" in obj:
         if obj.get("jsonrpc") != "2.0":
@@ -92,11 +144,19 @@ def _decode_object(obj: Any) -> BatchItem:
     )
 
 
+def _batch_item(obj: Any) -> BatchItem:
+    item = _decode_object(obj)
+    if type(item) is Cancel or type(item) is StreamItem or type(item) is Credit:
+        return Malformed(None, "extension notifications are not allowed in a batch")
+    return item  # type: ignore[return-value]
+
+
 class JsonRpcDialect:
     """The JSON-RPC 2.0 codec. Stateless; one instance can serve every connection."""
 
     name = SUBPROTOCOL
     text = True
+    extensions = True
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one frame (see the module rules)."""
@@ -110,7 +170,7 @@ class JsonRpcDialect:
         if type(obj) is list:
             if not obj:
                 return _invalid("empty batch")
-            return Batch(tuple(_decode_object(item) for item in obj))
+            return Batch(tuple(_batch_item(item) for item in obj))
         return _decode_object(obj)
 
     def encode(self, event: Outgoing) -> bytes:
@@ -136,7 +196,19 @@ class JsonRpcDialect:
             obj: dict[str, Any] = {"jsonrpc": "2.0", "id": event.id, "method": event.method}
             if event.params is not None:
                 obj["params"] = event.params
+            if event.timeout is not None:
+                obj["timeout"] = event.timeout
+            if event.credit is not None:
+                obj["credit"] = event.credit
             return obj
+        if type(event) is StreamItem:
+            params: dict[str, Any] = {"id": event.id, "item": event.item}
+            return {"jsonrpc": "2.0", "method": "rpc.item", "params": params}
+        if type(event) is Cancel:
+            return {"jsonrpc": "2.0", "method": "rpc.cancel", "params": {"id": event.id}}
+        if type(event) is Credit:
+            params = {"id": event.id, "credit": event.credit}
+            return {"jsonrpc": "2.0", "method": "rpc.credit", "params": params}
         if type(event) is Notification:
             obj = {"jsonrpc": "2.0", "method": event.method}
             if event.params is not None:
