@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import ssl as ssl_module
-from collections.abc import Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.client import connect as ws_connect
 
-from .connection import _DEFAULT, Connection, SeedHandler
+from .connection import _DEFAULT, Connection, Params, SeedHandler
 from .dialects.detect import dialect_for_subprotocol
 from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
@@ -69,6 +70,10 @@ class Client:
         open_timeout: Seconds allowed for the opening handshake.
         headers: Extra HTTP headers for the handshake.
         ssl: An SSL context for ``wss://`` URLs (default: the system's trust store).
+        on_reconnect: Called (and awaited, if async) with the client after each
+            successful reconnection: the place to re-subscribe or re-open the
+            streams the application was consuming. The client itself never
+            re-sends a call.
     """
 
     def __init__(
@@ -85,6 +90,7 @@ class Client:
         open_timeout: float | None = 10.0,
         headers: Mapping[str, str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
+        on_reconnect: Callable[[Client], Any] | None = None,
     ) -> None:
         self.url = url
         self.router = router
@@ -102,6 +108,7 @@ class Client:
         if ssl is not None:
             self._ws_options["ssl"] = ssl
         self._handlers: dict[str, SeedHandler] = {}
+        self._on_reconnect = on_reconnect
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._closing = False
@@ -167,6 +174,13 @@ class Client:
                 logger.info("reconnecting to %s failed (%s); attempt %d", self.url, exc, attempt)
             else:
                 self.reconnects += 1
+                if self._on_reconnect is not None:
+                    try:
+                        outcome = self._on_reconnect(self)
+                        if inspect.isawaitable(outcome):
+                            await outcome
+                    except Exception:
+                        logger.exception("on_reconnect callback failed")
                 return
 
     async def _current(self, timeout: float | None) -> Connection:
@@ -192,7 +206,7 @@ class Client:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: type[T],
         timeout: float | None = ...,
@@ -202,7 +216,7 @@ class Client:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: None = None,
         timeout: float | None = ...,
@@ -211,7 +225,7 @@ class Client:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: Any = None,
         timeout: float | None = _DEFAULT,
@@ -235,7 +249,45 @@ class Client:
             conn = await self._current(self.timeout if timeout is _DEFAULT else timeout)
         return await conn.call(method, params, result_type=result_type, timeout=timeout)
 
-    async def notify(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> None:
+    @overload
+    def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: type[T],
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[T, None]: ...
+
+    @overload
+    def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: None = None,
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Any, None]: ...
+
+    async def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: Any = None,
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """Call a streaming method and iterate over its items (see :meth:`Connection.stream`)."""
+        conn = await self._current(self.timeout)
+        items = conn.stream(method, params, item_type=item_type, window=window, timeout=timeout)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                yield item
+
+    async def notify(self, method: str, params: Params = None) -> None:
         """Send a notification (no reply)."""
         conn = await self._current(self.timeout)
         await conn.notify(method, params)

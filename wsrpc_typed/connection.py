@@ -24,15 +24,18 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from .context import Context
+from .dialects.detect import AutoDialect
 from .dialects.events import (
     Acknowledge,
     Batch,
+    Cancel,
+    Credit,
     ErrorResponse,
     Ignored,
     Malformed,
@@ -40,17 +43,21 @@ from .dialects.events import (
     Outgoing,
     Request,
     Response,
+    StreamItem,
 )
 from .errors import (
     CallTimeout,
     ConnectionClosed,
+    DeadlineExceeded,
     InternalError,
     InvalidParams,
+    InvalidRequest,
     MethodNotFound,
     RpcError,
     error_class_for_code,
 )
 from .message import NO_REPLY, Message
+from .streams import InStream, OutStream
 
 if TYPE_CHECKING:
     from .dialects.events import Dialect
@@ -65,6 +72,8 @@ T = TypeVar("T")
 #: A seed-style handler: gets the Message, answers with ``await message.reply(...)``.
 SeedHandler = Callable[["Message"], Any]
 ErrorCallback = Callable[[BaseException], None]
+#: Params of a call: named (a dict or a pydantic model), positional (a list), or none.
+Params = dict[str, Any] | list[Any] | BaseModel | None
 
 _DEFAULT: Any = object()
 _adapters: dict[Any, TypeAdapter[Any]] = {}
@@ -75,6 +84,30 @@ def _adapter(tp: Any) -> TypeAdapter[Any]:
     if adapter is None:
         adapter = _adapters[tp] = TypeAdapter(tp)
     return adapter
+
+
+def wire_params(params: Any) -> list[Any] | dict[str, Any] | None:
+    """Params as they go on the wire: a pydantic model becomes its JSON-mode dict."""
+    if params is None or type(params) is dict or type(params) is list:
+        return params
+    if isinstance(params, BaseModel):
+        return params.model_dump(mode="json", by_alias=True)
+    if isinstance(params, dict):
+        return dict(params)
+    if isinstance(params, list | tuple):
+        return list(params)
+    raise TypeError(
+        f"params must be a dict, a list or a pydantic model, not {type(params).__name__}"
+    )
+
+
+def _key(id_: Any) -> Any:
+    """A request id usable as a dict key (seed dialects allow any JSON value as an id)."""
+    try:
+        hash(id_)
+    except TypeError:
+        return None
+    return id_
 
 
 def _error_reply(exc: RpcError, id_: Any, method: str) -> ErrorResponse:
@@ -116,6 +149,11 @@ class Connection:
         self._pending: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._acks: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[Any, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._in_streams: dict[Any, InStream] = {}
+        self._out_streams: dict[Any, OutStream] = {}
+        self._spoken = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._ids = itertools.count(1)
         self._closed: ConnectionClosed | None = None
@@ -165,7 +203,7 @@ class Connection:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: type[T],
         timeout: float | None = ...,
@@ -175,7 +213,7 @@ class Connection:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: None = None,
         timeout: float | None = ...,
@@ -184,7 +222,7 @@ class Connection:
     async def call(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         result_type: Any = None,
         timeout: float | None = _DEFAULT,
@@ -193,10 +231,12 @@ class Connection:
 
         Args:
             method: The method name.
-            params: Named params (a dict) or positional params (a list).
+            params: Named params (a dict, or a pydantic model) or positional params (a list).
             result_type: Validate the result as this type and return it typed.
             timeout: Seconds to wait for the reply (default: the connection's;
-                ``None`` waits forever).
+                ``None`` waits forever). On JSON-RPC it travels with the request,
+                and the peer cancels the handler when it expires. Zero or less
+                fails at once, without sending anything.
 
         Raises:
             RpcError: the peer answered with an error (the matching subclass for
@@ -204,6 +244,9 @@ class Connection:
             CallTimeout: no reply in time.
             ConnectionClosed: the connection ended before the reply arrived.
             pydantic.ValidationError: the result does not match ``result_type``.
+
+        Cancelling the task that awaits the call sends a cancel notification
+        (JSON-RPC), so the peer stops the handler.
         """
         values = await self.request(method, params, timeout=timeout)
         result = values[0] if len(values) == 1 else (list(values) if values else None)
@@ -214,42 +257,165 @@ class Connection:
     async def request(
         self,
         method: str,
-        params: list[Any] | dict[str, Any] | None = None,
+        params: Params = None,
         *,
         timeout: float | None = _DEFAULT,
     ) -> tuple[Any, ...]:
         """Call ``method`` and return every reply value (seed dialects may send several)."""
-        if self._closed is not None:
-            raise self._closed
+        if timeout is _DEFAULT:
+            timeout = self._timeout
+        if timeout is not None and timeout <= 0:
+            raise CallTimeout(f"the deadline of {method!r} had passed before it was sent")
+        await self._ready(timeout)
         id_ = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._pending[id_] = future
-        if timeout is _DEFAULT:
-            timeout = self._timeout
         timer = loop.call_later(timeout, self._expire, id_, method, timeout) if timeout else None
+        dialect = self.dialect
+        request = Request(id_, method, wire_params(params), timeout if dialect.extensions else None)
         try:
-            await self.transport.send(
-                self.dialect.encode(Request(id_, method, params)), self.dialect.text
-            )
+            await self.transport.send(dialect.encode(request), dialect.text)
             return await future
         finally:
             self._pending.pop(id_, None)
             if timer is not None:
                 timer.cancel()
+            if future.cancelled() and dialect.extensions and self._closed is None:
+                self._fire(Cancel(id_))  # our caller gave up: tell the peer
+
+    @overload
+    def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: type[T],
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[T, None]: ...
+
+    @overload
+    def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: None = None,
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Any, None]: ...
+
+    async def stream(
+        self,
+        method: str,
+        params: Params = None,
+        *,
+        item_type: Any = None,
+        window: int = 16,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """Call a streaming method; iterate over its items as they arrive.
+
+        ``async for item in conn.stream("ticks", {"n": 3}, item_type=Tick)``.
+        The server produces at most ``window`` items ahead of the consumer.
+        Leaving the loop early (``break``, an exception, cancellation) sends a
+        cancel notification; the server stops the handler.
+
+        Raises:
+            RpcError: the handler failed (the items before the failure were delivered).
+            CallTimeout: the whole stream did not finish within ``timeout``.
+            ConnectionClosed: the connection ended before the stream did.
+            TypeError: the connection's dialect has no streams (seed dialects).
+        """
+        if not self.dialect.extensions:
+            raise TypeError(f"streams need the JSON-RPC dialect, not {self.dialect.name}")
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        if timeout is not None and timeout <= 0:
+            raise CallTimeout(f"the deadline of {method!r} had passed before it was sent")
+        await self._ready(timeout)
+        adapter = None if item_type is None else _adapter(item_type)
+        id_ = next(self._ids)
+        loop = asyncio.get_running_loop()
+        end: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        incoming = InStream(window)
+        self._pending[id_] = end
+        self._in_streams[id_] = incoming
+        timer = loop.call_later(timeout, self._expire, id_, method, timeout) if timeout else None
+        request = Request(id_, method, wire_params(params), timeout, window)
+        try:
+            await self.transport.send(self.dialect.encode(request), self.dialect.text)
+            while True:
+                if incoming.items:
+                    item = incoming.items.popleft()
+                    yield item if adapter is None else adapter.validate_python(item)
+                    credit = incoming.consumed()
+                    if credit and not end.done():
+                        await self.send_event(Credit(id_, credit))
+                elif end.done():
+                    end.result()  # raises the stream's error, if any
+                    return
+                else:
+                    await incoming.wait()
+        finally:
+            self._pending.pop(id_, None)
+            self._in_streams.pop(id_, None)
+            if timer is not None:
+                timer.cancel()
+            if not end.done() and self._closed is None:
+                end.cancel()
+                self._fire(Cancel(id_))
 
     def _expire(self, id_: Any, method: str, timeout: float) -> None:
         future = self._pending.pop(id_, None)
         if future is not None and not future.done():
             future.set_exception(CallTimeout(f"no reply to {method!r} within {timeout} s"))
+            self._wake_stream(id_)
 
-    async def notify(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> None:
-        """Send a notification: a call that gets no reply."""
+    async def notify(self, method: str, params: Params = None) -> None:
+        """Send a notification: a call that gets no reply (params may be a pydantic model)."""
+        await self._ready(self._timeout)
+        await self.transport.send(
+            self.dialect.encode(Notification(method, wire_params(params))), self.dialect.text
+        )
+
+    async def _ready(self, timeout: float | None) -> None:
+        """Fail if closed; wait until the dialect is known (a silent peer may be a seed client)."""
         if self._closed is not None:
             raise self._closed
-        await self.transport.send(
-            self.dialect.encode(Notification(method, params)), self.dialect.text
-        )
+        if not self._spoken.is_set() and isinstance(self.dialect, AutoDialect):
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._spoken.wait()
+            except TimeoutError:
+                raise CallTimeout(
+                    "the peer has not sent a frame yet, so its dialect is unknown; "
+                    "set the server's default_dialect to call peers that speak first"
+                ) from None
+            if self._closed is not None:
+                raise self._closed
+
+    async def deliver(self, event: Notification, timeout: float) -> bool:
+        """Send a notification within ``timeout``, or drop the peer; report whether it went out.
+
+        Used by :meth:`Server.broadcast`. A peer that cannot take the message
+        within ``timeout`` has stopped reading (its buffers are full): it is
+        disconnected at once, without a closing handshake (which could not get
+        through either), so it never holds up later messages to anyone.
+        """
+        if self._closed is not None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self.transport.send(self.dialect.encode(event), self.dialect.text)
+            return True
+        except ConnectionClosed:
+            return False
+        except TimeoutError:
+            logger.warning("dropping %s: it stopped reading", self.remote_address)
+            self.transport.abort()
+            return False
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection and wait until it has ended."""
@@ -269,7 +435,10 @@ class Connection:
                     await self._slot_free.wait()
                 frame = await recv()
                 try:
-                    reply = await self._dispatch(decode(frame))
+                    event = decode(frame)
+                    if not self._spoken.is_set():
+                        self._spoken.set()
+                    reply = await self._dispatch(event)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug of ours must not end the connection
@@ -280,6 +449,7 @@ class Connection:
                     await self.transport.send(reply, self.dialect.text)
         except ConnectionClosed as exc:
             self._teardown(exc)
+            self._spoken.set()  # wake callers waiting for a first frame that never came
         except BaseException:
             self._teardown(ConnectionClosed("connection reader stopped"))
             raise
@@ -290,15 +460,30 @@ class Connection:
     async def _dispatch(self, event: Any) -> bytes | None:
         kind = type(event)
         if kind is Request:
-            outgoing = await self._serve(event, event.id)
+            outgoing = await self._serve(event, event.id, event.timeout, event.credit)
             return None if outgoing is None else self.dialect.encode(outgoing)
+        if kind is StreamItem:
+            incoming = self._in_streams.get(_key(event.id))
+            if incoming is not None:
+                incoming.push(event.item)
+            return None
+        if kind is Credit:
+            outgoing_stream = self._out_streams.get(_key(event.id))
+            if outgoing_stream is not None:
+                outgoing_stream.grant(event.credit)
+            return None
+        if kind is Cancel:
+            task = self._running.get(_key(event.id))
+            if task is not None:
+                task.cancel()
+            return None
         if kind is Response or kind is ErrorResponse:
             return self._settle(event)
         if kind is Notification:
             await self._serve(event, NO_REPLY)
             return None
         if kind is Acknowledge:
-            waiter = self._acks.pop(event.id, None)
+            waiter = self._acks.pop(_key(event.id), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event.values)
             return None
@@ -313,7 +498,8 @@ class Connection:
         raise TypeError(f"unexpected event {kind.__name__}")  # pragma: no cover
 
     def _settle(self, event: Response | ErrorResponse) -> bytes | None:
-        future = self._pending.pop(event.id, None)
+        key = _key(event.id)
+        future = self._pending.pop(key, None)
         if future is None or future.done():
             logger.debug("reply to an unknown or expired call id %r", event.id)
             return None
@@ -323,15 +509,27 @@ class Connection:
             assert isinstance(event, ErrorResponse)
             cls = error_class_for_code(event.code)
             future.set_exception(cls(event.message, event.data, code=event.code))
+        self._wake_stream(key)
         if self.dialect.name.startswith("ws-promise-v2"):
             # v2 callers confirm every reply (SYN_ACK); its sender may be waiting for it.
-            return self.dialect.encode(Acknowledge(event.id))
+            return self.dialect.encode(Acknowledge(event.id, (), event.method))
         return None
+
+    def _wake_stream(self, key: Any) -> None:
+        incoming = self._in_streams.get(key)
+        if incoming is not None:
+            incoming.wake()
 
     # -- serving requests ----------------------------------------------------------
 
     async def _serve(
-        self, call: Request | Notification, id_: Any, *, spawn: bool = True
+        self,
+        call: Request | Notification,
+        id_: Any,
+        timeout: float | None = None,
+        credit: int | None = None,
+        *,
+        spawn: bool = True,
     ) -> Outgoing | None:
         """Answer one request (or run one notification); None when a task took it over."""
         name = call.method
@@ -339,39 +537,118 @@ class Connection:
             handler = self._handlers.get(name)
             if handler is not None:
                 message = Message(self, id_, name, call.params)
-                self._spawn(message.run(handler))
+                self._spawn(message.run(handler), id_)
                 return None
         method = self._router.get(name) if self._router is not None else None
         if method is None:
             if id_ is NO_REPLY:
                 return None
             return _error_reply(MethodNotFound(f"Method not found: {name}"), id_, name)
+        if timeout is not None and timeout <= 0:
+            return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, name)
         try:
             kwargs = method.validate(call.params)
         except InvalidParams as exc:
             return None if id_ is NO_REPLY else _error_reply(exc, id_, name)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         if method.context_param is not None:
-            kwargs[method.context_param] = Context(self, name, None if id_ is NO_REPLY else id_)
+            request_id = None if id_ is NO_REPLY else id_
+            kwargs[method.context_param] = Context(self, name, request_id, deadline)
+        if method.stream:
+            if id_ is NO_REPLY or credit is None:
+                error = InvalidRequest(
+                    f"{name!r} streams its result: call it as a stream (a JSON-RPC request "
+                    'with a "credit" member)'
+                )
+                return None if id_ is NO_REPLY else _error_reply(error, id_, name)
+            self._spawn(self._produce(method, kwargs, id_, deadline, OutStream(credit)), id_)
+            return None
         if method.inline or not spawn:
-            return await self._answer(method, kwargs, id_)
-        self._spawn(self._answer_and_send(method, kwargs, id_))
+            return await self._answer(method, kwargs, id_, deadline)
+        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_)
         return None
 
-    async def _answer(self, method: Method, kwargs: dict[str, Any], id_: Any) -> Outgoing | None:
+    async def _invoke(self, method: Method, kwargs: dict[str, Any], deadline: float | None) -> Any:
+        if method.is_async:
+            call: Any = method.func(**kwargs)
+        elif method.thread:
+            call = asyncio.to_thread(method.func, **kwargs)
+        else:
+            return method.func(**kwargs)
+        if deadline is None:
+            return await call
+        async with asyncio.timeout_at(deadline):
+            return await call
+
+    async def _answer(
+        self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None = None
+    ) -> Outgoing | None:
         try:
-            if method.is_async:
-                result = await method.func(**kwargs)
-            elif method.thread:
-                result = await asyncio.to_thread(method.func, **kwargs)
-            else:
-                result = method.func(**kwargs)
+            result = await self._invoke(method, kwargs, deadline)
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)
         except RpcError as exc:
             return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
+        except TimeoutError as exc:
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                return (
+                    None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, method.name)
+                )
+            return self._internal_error(exc, id_, method.name)
         except Exception as exc:
             return self._internal_error(exc, id_, method.name)
+
+    async def _produce(
+        self,
+        method: Method,
+        kwargs: dict[str, Any],
+        id_: Any,
+        deadline: float | None,
+        out: OutStream,
+    ) -> None:
+        key = _key(id_)
+        if key is not None:
+            self._out_streams[key] = out
+        items = method.func(**kwargs)
+        dialect, send = self.dialect, self.transport.send
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    await out.wait_credit()
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        break
+                    await send(
+                        dialect.encode(StreamItem(id_, method.dump_result(item))), dialect.text
+                    )
+                    out.spent()
+            reply: Outgoing | None = Response(id_, (None,), method.name)
+        except RpcError as exc:
+            reply = _error_reply(exc, id_, method.name)
+        except TimeoutError as exc:
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                reply = _error_reply(DeadlineExceeded(), id_, method.name)
+            else:
+                reply = self._internal_error(exc, id_, method.name)
+        except ConnectionClosed:
+            return
+        except asyncio.CancelledError:
+            if items.ag_frame is not None and not items.ag_running:
+                # Parked at a yield (waiting for credit, or while its item was sent):
+                # deliver the cancellation there, so the handler sees CancelledError.
+                with contextlib.suppress(BaseException):
+                    await items.athrow(asyncio.CancelledError())
+            raise
+        except Exception as exc:
+            reply = self._internal_error(exc, id_, method.name)
+        finally:
+            await items.aclose()
+            if key is not None:
+                self._out_streams.pop(key, None)
+        if reply is not None:
+            await self.send_event(reply)
 
     def _internal_error(self, exc: Exception, id_: Any, method: str) -> ErrorResponse | None:
         logger.error(
@@ -383,8 +660,10 @@ class Connection:
         self._report(exc)
         return None if id_ is NO_REPLY else _error_reply(InternalError(), id_, method)
 
-    async def _answer_and_send(self, method: Method, kwargs: dict[str, Any], id_: Any) -> None:
-        reply = await self._answer(method, kwargs, id_)
+    async def _answer_and_send(
+        self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None
+    ) -> None:
+        reply = await self._answer(method, kwargs, id_, deadline)
         if reply is not None:
             await self.send_event(reply)
 
@@ -392,7 +671,7 @@ class Connection:
         async def one(item: Any) -> Outgoing | None:
             kind = type(item)
             if kind is Request:
-                return await self._serve(item, item.id, spawn=False)
+                return await self._serve(item, item.id, item.timeout, spawn=False)
             if kind is Notification:
                 await self._serve(item, NO_REPLY, spawn=False)
             elif kind is Malformed:
@@ -428,10 +707,21 @@ class Connection:
         """Stop waiting for the acknowledgement of ``id_``."""
         self._acks.pop(id_, None)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], id_: Any = NO_REPLY) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
+        key = None if id_ is NO_REPLY else _key(id_)
+        if key is not None:
+            # The peer may cancel it by id (JSON-RPC rpc.cancel).
+            self._running[key] = task
+            task.add_done_callback(lambda _: self._running.pop(key, None))
         task.add_done_callback(self._task_done)
+
+    def _fire(self, event: Outgoing) -> None:
+        """Send ``event`` in the background (from a finally clause, say)."""
+        task = asyncio.ensure_future(self.send_event(event))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -459,6 +749,8 @@ class Connection:
                 future.set_exception(ConnectionClosed(str(exc)))
         self._pending.clear()
         self._acks.clear()
+        for incoming in self._in_streams.values():
+            incoming.wake()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

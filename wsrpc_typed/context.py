@@ -22,18 +22,43 @@ class Context:
             return ctx.headers.get("user-agent", "?")
 
     Attributes:
-        connection: The connection the call arrived on (``connection.peer`` calls
-            the other side, ``connection.state`` is per-connection state).
+        connection: The connection the call arrived on.
         method: The method name as called.
         request_id: The request's id, or ``None`` for a notification.
+        deadline: When the caller gives up, in the event loop's clock
+            (``loop.time()``), or ``None`` when the request carried no timeout.
     """
 
-    __slots__ = ("connection", "method", "request_id")
+    __slots__ = ("connection", "deadline", "method", "request_id")
 
-    def __init__(self, connection: Connection, method: str, request_id: Any) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        method: str,
+        request_id: Any,
+        deadline: float | None = None,
+    ) -> None:
         self.connection = connection
         self.method = method
         self.request_id = request_id
+        self.deadline = deadline
+
+    @property
+    def peer(self) -> Connection:
+        """The other side: ``await ctx.peer.call(...)``, ``await ctx.peer.notify(...)``."""
+        return self.connection
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (``None``: no deadline), to pass on as a timeout.
+
+        ``await ctx.peer.call("x", timeout=ctx.remaining())`` keeps a nested call
+        within the budget of the call being served.
+        """
+        if self.deadline is None:
+            return None
+        import asyncio  # here, not at the top: the registry imports this module, sans-I/O
+
+        return self.deadline - asyncio.get_running_loop().time()
 
     @property
     def headers(self) -> Mapping[str, str]:

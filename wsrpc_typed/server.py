@@ -15,8 +15,9 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
-from .connection import Connection
+from .connection import Connection, wire_params
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
+from .dialects.events import Notification
 from .registry import Router
 from .transport import WebsocketsTransport
 
@@ -173,6 +174,34 @@ class Server:
             await asyncio.Future()
         finally:
             await self.close()
+
+    async def broadcast(
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        where: Callable[[Connection], bool] | None = None,
+        timeout: float = 5.0,
+    ) -> int:
+        """Send a notification to every connection, or to those ``where`` accepts.
+
+        Deliveries run concurrently, so a client that stopped reading never
+        delays the others; a client that cannot take the message within
+        ``timeout`` is disconnected (see :meth:`Connection.deliver`).
+
+        Args:
+            method: The notification's method (a handler in the client's router).
+            params: Named (dict or pydantic model) or positional (list) params.
+            where: A filter on connections (for example on ``conn.state``).
+            timeout: Seconds one delivery may take.
+
+        Returns:
+            How many connections the notification was handed to.
+        """
+        event = Notification(method, wire_params(params))
+        targets = [c for c in self.connections if not c.closed and (where is None or where(c))]
+        delivered = await asyncio.gather(*(conn.deliver(event, timeout) for conn in targets))
+        return sum(delivered)
 
     # -- facts ----------------------------------------------------------------------
 

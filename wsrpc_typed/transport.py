@@ -56,6 +56,13 @@ class Transport(Protocol):
         """Close the connection and wait until it is closed."""
         ...
 
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake.
+
+        For a peer that stopped reading: a closing handshake could not get through.
+        """
+        ...
+
 
 class WebsocketsTransport:
     """A :class:`Transport` over a ``websockets`` asyncio connection (server or client side)."""
@@ -97,6 +104,9 @@ class WebsocketsTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
+
+    def abort(self) -> None:
+        self._ws.transport.abort()
 
 
 def _describe(exc: websockets.ConnectionClosed) -> str:

@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -58,6 +59,16 @@ class InsufficientFunds(RpcError):
     default_message = "Insufficient funds"
 
 
+class Tick(BaseModel):
+    seq: int
+    label: str
+
+
+class Price(BaseModel):
+    symbol: str
+    value: Decimal
+
+
 class Events:
     """Things handlers record so tests can observe them."""
 
@@ -65,6 +76,8 @@ class Events:
         self.cancelled: list[str] = []
         self.started: list[str] = []
         self.notified: list[object] = []
+        self.produced = 0
+        self.stream_closed: list[str] = []
 
 
 def build_router(events: Events | None = None) -> Router:
@@ -172,6 +185,48 @@ def build_router(events: Events | None = None) -> Router:
     def block(seconds: float) -> float:
         time.sleep(seconds)
         return seconds
+
+    @router.method
+    async def ticks(n: int, label: str = "t", delay: float = 0.0) -> AsyncIterator[Tick]:
+        """Stream n ticks; records how many were produced and how the stream ended."""
+        try:
+            for i in range(n):
+                events.produced = i + 1
+                if delay:
+                    await asyncio.sleep(delay)
+                yield Tick(seq=i, label=label)
+        except asyncio.CancelledError:
+            events.cancelled.append(label)
+            raise
+        finally:
+            events.stream_closed.append(label)
+
+    @router.method
+    async def broken_stream(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+        raise InsufficientFunds(data={"after": n})
+
+    @router.method
+    async def wrong_items() -> AsyncIterator[int]:
+        yield 1
+        yield "two"  # type: ignore[misc]
+
+    @router.method
+    async def budget(ctx: Context) -> float | None:
+        return ctx.remaining()
+
+    @router.method
+    async def ask_client(ctx: Context, text: str) -> str:
+        """Calls the client back within the remaining budget of this call."""
+        shouted = await ctx.peer.call(
+            "shout", {"text": text}, timeout=ctx.remaining(), result_type=str
+        )
+        return f"client said {shouted}"
+
+    @router.method
+    async def announce(ctx: Context, symbol: str) -> None:
+        await ctx.peer.notify("price", Price(symbol=symbol, value=Decimal("1.50")))
 
     return router
 

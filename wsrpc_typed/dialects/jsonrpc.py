@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
 from pydantic_core import to_jsonable_python
 
 from ..errors import InvalidRequest, ParseError
