@@ -116,7 +116,10 @@ def test_result_is_serialised_through_declared_type() -> None:
         ("def h(**kw: int) -> int: ...", r"parameter 'kw': \*args and \*\*kwargs"),
         ("def h(a: int, /) -> int: ...", r"parameter 'a': positional-only"),
         ("def h(a: 'Missing') -> int: ...", r"'h'.*annotations cannot be resolved"),
-        ("async def h(a: int) -> int:\n    yield a", r"must be annotated `-> AsyncIterator\[Item\]`"),
+        (
+            "async def h(a: int) -> int:\n    yield a",
+            r"must be annotated `-> AsyncIterator\[Item\]`",
+        ),
         ("def h(a: int) -> int:\n    yield a", r"plain generators are not supported"),
     ],
 )

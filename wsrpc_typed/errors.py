@@ -10,24 +10,30 @@ The tree::
     │   ├── MethodNotFound      -32601
     │   ├── InvalidParams       -32602
     │   ├── InternalError       -32603
-    │   └── ServerBusy          -32001
+    │   ├── ServerBusy          -32001
+    │   └── DeadlineExceeded    -32002
     ├── ConnectionClosed (also ConnectionError)
     ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
     └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
 
 Handlers raise :class:`RpcError` subclasses to send an application error with
-its own code, message and data. Any other exception a handler raises becomes an
-opaque :class:`InternalError` on the wire; its traceback goes to the log only.
+its own code, message and data (typed by a pydantic model in ``data_model``).
+Any other exception a handler raises becomes an opaque :class:`InternalError`
+on the wire; its traceback goes to the log only.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "AckTimeout",
     "CallTimeout",
     "ConnectionClosed",
+    "DeadlineExceeded",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -63,18 +69,39 @@ class RpcError(WsrpcError):
 
         raise InsufficientFunds(data={"balance": 3})
 
+    Give it a ``data_model`` (a pydantic model) to type its data: the data is then
+    validated into the model when the error is raised and sent as the model's JSON
+    form; the schema and the generated clients describe it::
+
+        class Balance(BaseModel):
+            balance: Decimal
+
+        class InsufficientFunds(RpcError):
+            code = 1001
+            default_message = "Insufficient funds"
+            data_model = Balance
+
+        raise InsufficientFunds(data=Balance(balance=Decimal("3.50")))
+
     Attributes:
         code: The JSON-RPC error code.
         message: A short, human-readable description, sent to the peer.
         data: Optional structured detail, sent to the peer (must be JSON-serialisable
-            or a pydantic-serialisable value).
+            or a pydantic-serialisable value). With a ``data_model``, the JSON form of
+            the validated model.
+        data_model: The pydantic model of ``data`` (``None``: untyped).
     """
 
     code: int = -32000
     default_message: ClassVar[str] = "Server error"
+    data_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, message: str | None = None, data: Any = None, *, code: int | None = None):
         self.message: str = message if message is not None else self.default_message
+        if data is not None and self.data_model is not None:
+            # Validate now, so a wrong shape fails where it is raised, and keep the
+            # JSON form, which is what travels.
+            data = self.data_model.model_validate(data).model_dump(mode="json", by_alias=True)
         self.data: Any = data
         if code is not None:
             self.code = code
@@ -133,6 +160,17 @@ class ServerBusy(RpcError):
     default_message = "Server busy"
 
 
+class DeadlineExceeded(RpcError):
+    """The request's deadline (its ``timeout``) passed before the handler finished.
+
+    The handler is cancelled. Also sent, without running the handler, for a
+    request whose timeout is zero or negative.
+    """
+
+    code = -32002
+    default_message = "Deadline exceeded"
+
+
 _STANDARD: dict[int, type[RpcError]] = {
     cls.code: cls
     for cls in (
@@ -142,6 +180,7 @@ _STANDARD: dict[int, type[RpcError]] = {
         InvalidParams,
         InternalError,
         ServerBusy,
+        DeadlineExceeded,
     )
 }
 

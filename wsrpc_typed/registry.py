@@ -12,9 +12,9 @@ Rules of this module:
 
 from __future__ import annotations
 
+import collections.abc
 import dis
 import inspect
-import collections.abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
