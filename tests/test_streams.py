@@ -9,7 +9,16 @@ import pytest
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events, Tick
-from wsrpc_typed import InternalError, RpcError, Server, connect
+from wsrpc_typed import (
+    Backoff,
+    Client,
+    ConnectionClosed,
+    InternalError,
+    Router,
+    RpcError,
+    Server,
+    connect,
+)
 
 
 async def wait_for(predicate: object, timeout: float = UNIT) -> None:
@@ -114,3 +123,35 @@ async def test_streaming_methods_must_be_called_as_streams(server: Server, event
             await conn.call("ticks", {"n": 1})
         assert info.value.code == -32600 and "call it as a stream" in info.value.message
     assert events.produced == 0
+
+
+async def test_reconnect_resumes_streams_through_the_hook(router: Router, events: Events) -> None:
+    """With auto-reconnect, the stream fails on the drop and the hook re-opens it."""
+    server = Server(router, port=0)
+    await server.open()
+    port = server.port
+    reconnected = asyncio.Event()
+    backoff = Backoff(initial=0.02, factor=2, maximum=0.2)
+
+    async def on_reconnect(client: Client) -> None:
+        reconnected.set()
+
+    async with connect(server.url, reconnect=backoff, on_reconnect=on_reconnect) as conn:
+        got: list[object] = []
+        in_flight = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "once"]))
+        with pytest.raises(ConnectionClosed):
+            async for tick in conn.stream("ticks", {"n": 1000, "delay": 0.01}):
+                got.append(tick)
+                if len(got) == 3:
+                    await server.close()
+        with pytest.raises(ConnectionClosed):
+            await in_flight  # never re-sent on its own
+        server = Server(router, port=port)
+        await server.open()
+        try:
+            await asyncio.wait_for(reconnected.wait(), UNIT)
+            resumed = [t async for t in conn.stream("ticks", {"n": 2, "label": "again"})]
+            assert [t["label"] for t in resumed] == ["again", "again"]
+        finally:
+            await server.close()
+    assert events.started.count("once") == 1
