@@ -138,12 +138,16 @@ async def test_reconnect_resumes_streams_through_the_hook(router: Router, events
 
     async with connect(server.url, reconnect=backoff, on_reconnect=on_reconnect) as conn:
         got: list[object] = []
-        in_flight = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "once"]))
-        with pytest.raises(ConnectionClosed):
+
+        async def consume_until_the_server_stops() -> None:
             async for tick in conn.stream("ticks", {"n": 1000, "delay": 0.01}):
                 got.append(tick)
                 if len(got) == 3:
                     await server.close()
+
+        in_flight = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "once"]))
+        with pytest.raises(ConnectionClosed):
+            await consume_until_the_server_stops()
         with pytest.raises(ConnectionClosed):
             await in_flight  # never re-sent on its own
         server = Server(router, port=port)

@@ -127,7 +127,8 @@ def test_ack_with_float_type(codec: Codec) -> None:
 def test_syn_ack(codec: Codec) -> None:
     dialect, dump, _ = codec
     assert dialect.decode(dump(msg("i", [], "add", 2))) == Acknowledge("i", (), "add")
-    assert dialect.decode(dump(msg("i", ["thanks"], "add", 2))) == Acknowledge("i", ("thanks",), "add")
+    thanks = dialect.decode(dump(msg("i", ["thanks"], "add", 2)))
+    assert thanks == Acknowledge("i", ("thanks",), "add")
 
 
 def test_ack_with_original_error_record(codec: Codec) -> None:

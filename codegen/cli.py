@@ -1,0 +1,143 @@
+"""``wsrpc-gen``: schema documents, typed clients and breaking-change checks.
+
+Exit codes: 0 when all is well; 1 when ``--check`` finds a stale file or
+``diff`` finds a breaking change; 2 when the input is wrong (the message on
+stderr says why).
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wsrpc_typed.errors import WsrpcError
+from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
+
+from .diff import diff_specs
+from .generate import DEFAULT_CLASS_NAME, generate_client
+from .loaders import document_from_source, load_spec, spec_from_document
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="pkg.module:router, a schema file (JSON Schema or OpenRPC) or a ws:// URL."
+    ),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+]
+CheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check", help="Write nothing; exit 1 and print a diff if the output file is stale."
+    ),
+]
+
+
+class Format(StrEnum):
+    """Schema document formats."""
+
+    jsonschema = "jsonschema"
+    openrpc = "openrpc"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _emit(text: str, output: Path | None, check: bool) -> None:
+    if check:
+        if output is None:
+            raise _fail("--check needs --output FILE to compare with")
+        try:
+            current = output.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = ""
+        if current != text:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    fromfile=f"{output} (on disk)",
+                    tofile=f"{output} (generated)",
+                )
+            )
+            typer.echo(f"{output} is stale; regenerate it without --check", err=True)
+            raise typer.Exit(1)
+        return
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def schema(
+    source: SourceArg,
+    output: OutputOpt = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="Document format.")
+    ] = Format.jsonschema,
+    check: CheckOpt = False,
+) -> None:
+    """Write the schema document of an API (JSON Schema 2020-12, or OpenRPC 1.3)."""
+    try:
+        spec = load_spec(source)
+    except WsrpcError as exc:
+        raise _fail(str(exc)) from None
+    render = openrpc_document if format is Format.openrpc else jsonschema_document
+    _emit(render_json(render(spec)), output, check)
+
+
+@app.command()
+def client(
+    source: SourceArg,
+    output: OutputOpt = None,
+    class_name: Annotated[
+        str, typer.Option("--class-name", help="Name of the generated client class.")
+    ] = DEFAULT_CLASS_NAME,
+    check: CheckOpt = False,
+) -> None:
+    """Generate a typed Python client module from a schema document."""
+    try:
+        text = generate_client(document_from_source(source), class_name=class_name)
+    except WsrpcError as exc:
+        raise _fail(str(exc)) from None
+    _emit(text, output, check)
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The schema in use (file, module or URL).")],
+    new: Annotated[str, typer.Argument(help="The schema to compare it with.")],
+) -> None:
+    """List the changes from OLD to NEW; exit 1 if any breaks existing clients."""
+    try:
+        changes = diff_specs(
+            spec_from_document(document_from_source(old)),
+            spec_from_document(document_from_source(new)),
+        )
+    except WsrpcError as exc:
+        raise _fail(str(exc)) from None
+    for change in changes:
+        typer.echo(str(change))
+    breaking = sum(change.breaking for change in changes)
+    typer.echo(f"{len(changes)} change(s), {breaking} breaking", err=True)
+    if breaking:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``wsrpc-gen`` command."""
+    app()

@@ -1,0 +1,339 @@
+"""``wsrpc-gen diff``: what changed between two versions of an API, for existing clients.
+
+The rules, with their ids, are written in ``docs/schema-diff.md``; each finding
+names its rule. A type is compared as the set of values it accepts: a param
+type that accepts fewer values (narrowed) breaks callers, a result or error
+data type that may produce more values (widened) breaks readers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from wsrpc_typed.schema import ApiSpec, ErrorSpec, MethodSpec
+
+__all__ = ["Change", "diff_specs"]
+
+_DEFS = "#/$defs/"
+Shift = Literal["narrowed", "widened", "changed"]
+
+_LOWER = {"minimum": "ge", "exclusiveMinimum": "gt", "minLength": "", "minItems": ""}
+_UPPER = {"maximum": "le", "exclusiveMaximum": "lt", "maxLength": "", "maxItems": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two versions of an API.
+
+    Attributes:
+        rule: The rule's id in ``docs/schema-diff.md`` (e.g. ``P2``).
+        breaking: Whether existing clients may fail because of it.
+        where: What changed (``method``, ``method(param)``, ``method -> result``...).
+        detail: What the rule found.
+    """
+
+    rule: str
+    breaking: bool
+    where: str
+    detail: str
+
+    def __str__(self) -> str:
+        kind = "BREAKING" if self.breaking else "ok"
+        return f"{kind:8} {self.rule:3} {self.where}: {self.detail}"
+
+
+class _Types:
+    """Compares two schemas, each resolved against its own document's definitions."""
+
+    def __init__(self, old: ApiSpec, new: ApiSpec) -> None:
+        self.old_defs = old.defs
+        self.new_defs = new.defs
+        self._seen: set[tuple[str, str]] = set()
+
+    def compare(self, old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Shift, str]]:
+        old_ref, new_ref = _ref(old), _ref(new)
+        if old_ref is not None or new_ref is not None:
+            key = (old_ref or "", new_ref or "")
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            old = self.old_defs.get(old_ref, {}) if old_ref is not None else old
+            new = self.new_defs.get(new_ref, {}) if new_ref is not None else new
+            old, new = _without(old, "$ref"), _without(new, "$ref")
+        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+            if old != new:
+                yield path, "changed", f"{_short(old)} -> {_short(new)}"
+            return
+        yield from self._union(old, new, path)
+
+    def _union(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
+    ) -> Iterator[tuple[str, Shift, str]]:
+        old_branches, new_branches = _branches(old), _branches(new)
+        if old_branches is None and new_branches is None:
+            yield from self._single(old, new, path)
+            return
+        olds = old_branches or [old]
+        news = new_branches or [new]
+        old_keys = {_key(b): b for b in olds}
+        new_keys = {_key(b): b for b in news}
+        removed = [k for k in old_keys if k not in new_keys]
+        added = [k for k in new_keys if k not in old_keys]
+        if len(removed) == 1 and len(added) == 1:
+            yield from self.compare(old_keys[removed[0]], new_keys[added[0]], path)
+            return
+        for k in removed:
+            yield path, "narrowed", f"no longer accepts {_short(old_keys[k])}"
+        for k in added:
+            yield path, "widened", f"now also accepts {_short(new_keys[k])}"
+
+    def _single(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
+    ) -> Iterator[tuple[str, Shift, str]]:
+        old_types, new_types = _types(old), _types(new)
+        if old_types != new_types:
+            if old_types is None or (new_types is not None and new_types < old_types):
+                yield path, "narrowed", f"type {_short(old_types)} -> {_short(new_types)}"
+            elif new_types is None or (old_types is not None and new_types > old_types):
+                yield path, "widened", f"type {_short(old_types)} -> {_short(new_types)}"
+            else:
+                yield path, "changed", f"type {_short(old_types)} -> {_short(new_types)}"
+            return
+        for keyword in ("const", "format"):
+            if old.get(keyword) != new.get(keyword):
+                shift: Shift = "narrowed" if keyword not in old else "changed"
+                if keyword not in new:
+                    shift = "widened"
+                change = f"{_short(old.get(keyword))} -> {_short(new.get(keyword))}"
+                yield path, shift, f"{keyword} {change}"
+        if "enum" in old or "enum" in new:
+            old_values = {_key(v) for v in old.get("enum", ())}
+            new_values = {_key(v) for v in new.get("enum", ())}
+            if "enum" not in new:
+                yield path, "widened", "no longer an enum"
+            elif "enum" not in old:
+                yield path, "narrowed", "now an enum"
+            else:
+                for value in sorted(old_values - new_values):
+                    yield path, "narrowed", f"enum value {value} removed"
+                for value in sorted(new_values - old_values):
+                    yield path, "widened", f"enum value {value} added"
+        yield from _bounds(old, new, path)
+        if old.get("pattern") != new.get("pattern"):
+            shift = "narrowed" if "pattern" in new else "widened"
+            if "pattern" in old and "pattern" in new:
+                shift = "changed"
+            change = f"{_short(old.get('pattern'))} -> {_short(new.get('pattern'))}"
+            yield path, shift, f"pattern {change}"
+        if old.get("uniqueItems", False) != new.get("uniqueItems", False):
+            shift = "narrowed" if new.get("uniqueItems") else "widened"
+            yield path, shift, "uniqueItems changed"
+        if "items" in old or "items" in new:
+            yield from self.compare(old.get("items", {}), new.get("items", {}), f"{path}[]")
+        old_prefix, new_prefix = old.get("prefixItems", []), new.get("prefixItems", [])
+        if len(old_prefix) != len(new_prefix):
+            yield path, "changed", f"tuple of {len(old_prefix)} -> {len(new_prefix)} items"
+        for i, (o, n) in enumerate(zip(old_prefix, new_prefix, strict=False)):
+            yield from self.compare(o, n, f"{path}[{i}]")
+        yield from self._object(old, new, path)
+
+    def _object(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
+    ) -> Iterator[tuple[str, Shift, str]]:
+        old_props, new_props = old.get("properties", {}), new.get("properties", {})
+        old_required, new_required = set(old.get("required", ())), set(new.get("required", ()))
+        old_extra = old.get("additionalProperties", True)
+        new_extra = new.get("additionalProperties", True)
+        for name in old_props:
+            if name not in new_props:
+                if new_extra is False:
+                    yield f"{path}.{name}", "narrowed", "field removed (extra fields forbidden)"
+                elif name in old_required:
+                    yield f"{path}.{name}", "widened", "required field removed"
+        for name in new_props:
+            if name not in old_props:
+                if name in new_required:
+                    yield f"{path}.{name}", "narrowed", "required field added"
+                elif old_extra is False:
+                    yield f"{path}.{name}", "widened", "optional field added"
+        for name in old_props.keys() & new_props.keys():
+            if name in new_required and name not in old_required:
+                yield f"{path}.{name}", "narrowed", "field became required"
+            elif name in old_required and name not in new_required:
+                yield f"{path}.{name}", "widened", "field became optional"
+            yield from self.compare(old_props[name], new_props[name], f"{path}.{name}")
+        if isinstance(old_extra, bool) and isinstance(new_extra, bool):
+            if old_extra != new_extra:
+                shift: Shift = "narrowed" if new_extra is False else "widened"
+                yield path, shift, f"additionalProperties {old_extra} -> {new_extra}"
+        elif old_extra != new_extra:
+            yield from self.compare(
+                {} if old_extra is True else old_extra,
+                {} if new_extra is True else new_extra,
+                f"{path}{{}}",
+            )
+
+
+def _bounds(
+    old: Mapping[str, Any], new: Mapping[str, Any], path: str
+) -> Iterator[tuple[str, Shift, str]]:
+    for keys, lower in ((_LOWER, True), (_UPPER, False)):
+        for key in keys:
+            o, n = old.get(key), new.get(key)
+            if o == n:
+                continue
+            if o is None:
+                yield path, "narrowed", f"{key} {n} added"
+            elif n is None:
+                yield path, "widened", f"{key} {o} removed"
+            else:
+                shift: Shift = "narrowed" if (n > o if lower else n < o) else "widened"
+                yield path, shift, f"{key} {o} -> {n}"
+    if old.get("multipleOf") != new.get("multipleOf"):
+        yield path, "changed", f"multipleOf {old.get('multipleOf')} -> {new.get('multipleOf')}"
+
+
+def _ref(schema: Any) -> str | None:
+    if isinstance(schema, Mapping):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS):
+            return ref[len(_DEFS) :]
+    return None
+
+
+def _without(schema: Any, key: str) -> Any:
+    if isinstance(schema, Mapping):
+        return {k: v for k, v in schema.items() if k != key}
+    return schema
+
+
+def _branches(schema: Mapping[str, Any]) -> list[Any] | None:
+    for key in ("anyOf", "oneOf"):
+        if key in schema and isinstance(schema[key], list):
+            return list(schema[key])
+    return None
+
+
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = {k: v for k, v in value.items() if k not in _ANNOTATIONS}
+    return json.dumps(value, sort_keys=True)
+
+
+def _types(schema: Mapping[str, Any]) -> frozenset[str] | None:
+    kind = schema.get("type")
+    if kind is None:
+        return None
+    kinds = frozenset(kind if isinstance(kind, list) else [kind])
+    # Every integer is a number: "integer" -> "number" widens.
+    return kinds | {"integer"} if "number" in kinds else kinds
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, frozenset):
+        return "|".join(sorted(value))
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- the rules ------------------------------------------------------------------------
+
+
+def _type_changes(
+    types: _Types, old: Any, new: Any, where: str, *, output: bool, rule: str
+) -> Iterator[Change]:
+    for path, shift, detail in types.compare(old, new):
+        breaking = shift == "changed" or (shift == "widened" if output else shift == "narrowed")
+        yield Change(rule, breaking, f"{where}{path}", f"{shift}: {detail}")
+
+
+def _params(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    name = old.name
+    old_params = {p.name: p for p in old.params}
+    new_params = {p.name: p for p in new.params}
+    for param in old.params:
+        if param.name not in new_params:
+            yield Change("P1", True, f"{name}({param.name})", "param removed")
+    for param in new.params:
+        if param.name not in old_params:
+            if param.required:
+                yield Change("P2", True, f"{name}({param.name})", "required param added")
+            else:
+                yield Change("P3", False, f"{name}({param.name})", "optional param added")
+    for param in new.params:
+        before = old_params.get(param.name)
+        if before is None:
+            continue
+        where = f"{name}({param.name})"
+        if param.required and not before.required:
+            yield Change("P4", True, where, "param became required")
+        elif before.required and not param.required:
+            yield Change("P5", False, where, "param became optional")
+        if before.schema.get("default") != param.schema.get("default") and not param.required:
+            yield Change(
+                "P8",
+                False,
+                where,
+                f"default {_short(before.schema.get('default'))} -> "
+                f"{_short(param.schema.get('default'))}",
+            )
+        yield from _type_changes(types, before.schema, param.schema, where, output=False, rule="P6")
+    common_old = [p.name for p in old.params if p.name in new_params]
+    common_new = [p.name for p in new.params if p.name in old_params]
+    if common_old != common_new:
+        yield Change(
+            "P7", True, name, f"params reordered {common_old} -> {common_new} (by-position calls)"
+        )
+
+
+def _errors(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    old_errors: dict[str, ErrorSpec] = {e.name: e for e in old.errors}
+    new_errors: dict[str, ErrorSpec] = {e.name: e for e in new.errors}
+    for error in old.errors:
+        after = new_errors.get(error.name)
+        where = f"{old.name} !{error.name}"
+        if after is None:
+            yield Change("E1", True, where, "declared error removed")
+            continue
+        if after.code != error.code:
+            yield Change("E3", True, where, f"error code {error.code} -> {after.code}")
+        if after.data != error.data:
+            yield from _type_changes(
+                types, error.data or {}, after.data or {}, where, output=True, rule="E4"
+            )
+    for error in new.errors:
+        if error.name not in old_errors:
+            yield Change("E2", False, f"{new.name} !{error.name}", "declared error added")
+
+
+def diff_specs(old: ApiSpec, new: ApiSpec) -> list[Change]:
+    """Every change from ``old`` to ``new``, breaking ones first, then by place."""
+    types = _Types(old, new)
+    changes: list[Change] = []
+    old_methods = {m.name: m for m in old.methods}
+    new_methods = {m.name: m for m in new.methods}
+    for name in sorted(old_methods.keys() - new_methods.keys()):
+        changes.append(Change("M1", True, name, "method removed"))
+    for name in sorted(new_methods.keys() - old_methods.keys()):
+        changes.append(Change("M2", False, name, "method added"))
+    for name in sorted(old_methods.keys() & new_methods.keys()):
+        before, after = old_methods[name], new_methods[name]
+        if after.deprecated and not before.deprecated:
+            changes.append(Change("M3", False, name, "method deprecated"))
+        if after.stream != before.stream:
+            kind = "a stream" if after.stream else "a single result"
+            changes.append(Change("M4", True, name, f"method now returns {kind}"))
+        changes.extend(_params(types, before, after))
+        changes.extend(
+            _type_changes(
+                types, before.result, after.result, f"{name} -> result", output=True, rule="R1"
+            )
+        )
+        changes.extend(_errors(types, before, after))
+    return sorted(changes, key=lambda c: (not c.breaking, c.where, c.rule, c.detail))

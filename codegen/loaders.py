@@ -1,0 +1,211 @@
+"""Stage 1: load a schema document, wherever it lives, into an :class:`ApiSpec`.
+
+A source is ``pkg.module:attr`` (a :class:`~wsrpc_typed.Router`), a ``ws://``
+or ``wss://`` URL of a live server (asked ``rpc.discover``), or the path of a
+schema document (JSON Schema or OpenRPC, as ``wsrpc-gen schema`` writes them).
+Every source is first turned into a document and the document is read, so the
+three give the same :class:`ApiSpec` for the same API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wsrpc_typed import connect
+from wsrpc_typed.schema import (
+    DEFAULT_TITLE,
+    DEFAULT_VERSION,
+    JSON_SCHEMA_DIALECT,
+    ApiSpec,
+    ErrorSpec,
+    MethodSpec,
+    ParamSpec,
+    SchemaError,
+    from_draft7,
+    openrpc_document,
+    render_json,
+)
+
+__all__ = [
+    "document_from_source",
+    "load_document",
+    "load_spec",
+    "spec_from_document",
+]
+
+_ERRORS = "#/components/errors/"
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("ws://", "wss://"))
+
+
+def _is_module(source: str) -> bool:
+    module, sep, attr = source.partition(":")
+    return bool(sep and module and attr) and "/" not in source and not Path(source).exists()
+
+
+async def _discover(url: str) -> Any:
+    async with connect(url) as client:
+        return await client.call("rpc.discover")
+
+
+def document_from_source(source: str) -> dict[str, Any]:
+    """The schema document a source stands for.
+
+    Raises:
+        SchemaError: the source cannot be loaded or is not a schema document.
+        typer.BadParameter: a ``MODULE:ATTR`` source does not name a Router.
+    """
+    if _is_url(source):
+        try:
+            document = asyncio.run(_discover(source))
+        except Exception as exc:
+            raise SchemaError(f"cannot fetch rpc.discover from {source}: {exc}") from exc
+        # Through the canonical text, as a file would be read.
+        return load_document(render_json(document))
+    if _is_module(source):
+        from wsrpc_typed.cli import load_router
+
+        return load_document(render_json(openrpc_document(load_router(source))))
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(
+            f"cannot read {source!r} ({exc.strerror}); a source is pkg.module:attr, "
+            "a ws:// URL or a schema file"
+        ) from exc
+    return load_document(text)
+
+
+def load_document(text: str) -> dict[str, Any]:
+    """Parse a document's JSON text.
+
+    Raises:
+        SchemaError: the text is not a JSON object.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not a JSON document: {exc}") from exc
+    if not isinstance(document, dict):
+        raise SchemaError("a schema document is a JSON object")
+    return document
+
+
+def load_spec(source: str) -> ApiSpec:
+    """Load a source (module, URL or file) into an :class:`ApiSpec`."""
+    return spec_from_document(document_from_source(source))
+
+
+def spec_from_document(document: Mapping[str, Any]) -> ApiSpec:
+    """Read a JSON Schema or OpenRPC document (as :mod:`wsrpc_typed.schema` writes them).
+
+    Raises:
+        SchemaError: the document is neither, or lacks what a method needs.
+    """
+    try:
+        if "openrpc" in document:
+            return _from_openrpc(document)
+        if document.get("$schema") == JSON_SCHEMA_DIALECT:
+            return _from_jsonschema(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SchemaError(f"malformed schema document: {type(exc).__name__}: {exc}") from exc
+    raise SchemaError(
+        "not a wsrpc-typed schema document: expected an OpenRPC document ('openrpc') or a "
+        f"JSON Schema document ('$schema': {JSON_SCHEMA_DIALECT!r})"
+    )
+
+
+def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
+    components = document.get("components", {})
+    error_objects = components.get("errors", {})
+    details = document.get("x-error-details", {})
+    methods = []
+    for obj in document["methods"]:
+        errors = []
+        for ref in obj.get("errors", ()):
+            if "$ref" in ref:
+                name = ref["$ref"].removeprefix(_ERRORS)
+                error = error_objects[name]
+            else:  # an inline error object: no name of its own, no typed data
+                name, error = f"Error{ref['code']}".replace("-", "_"), ref
+            detail = details.get(name, {})
+            errors.append(
+                ErrorSpec(
+                    name=name,
+                    code=error["code"],
+                    message=error["message"],
+                    description=detail.get("description"),
+                    data=from_draft7(detail["data"]) if "data" in detail else None,
+                )
+            )
+        methods.append(
+            MethodSpec(
+                name=obj["name"],
+                description=obj.get("description"),
+                deprecated=obj.get("deprecated", False),
+                params=tuple(
+                    ParamSpec(
+                        name=p["name"],
+                        schema=from_draft7(p["schema"]),
+                        required=p.get("required", False),
+                    )
+                    for p in obj["params"]
+                ),
+                result=from_draft7(obj["result"]["schema"]),
+                errors=tuple(errors),
+                stream=obj.get("x-stream", False),
+            )
+        )
+    info = document.get("info", {})
+    return ApiSpec(
+        title=info.get("title", DEFAULT_TITLE),
+        version=info.get("version", DEFAULT_VERSION),
+        methods=tuple(sorted(methods, key=lambda m: m.name)),
+        defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
+    )
+
+
+def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
+    methods = []
+    for name, call in document.get("properties", {}).items():
+        parts = call["properties"]
+        params = parts["params"]
+        required = set(params.get("required", ()))
+        errors = []
+        for error in parts.get("error", {}).get("oneOf", ()):
+            props = error["properties"]
+            errors.append(
+                ErrorSpec(
+                    name=error["title"],
+                    code=props["code"]["const"],
+                    message=props["message"]["default"],
+                    description=error.get("description"),
+                    data=props.get("data"),
+                )
+            )
+        methods.append(
+            MethodSpec(
+                name=name,
+                description=call.get("description"),
+                deprecated=call.get("deprecated", False),
+                params=tuple(
+                    ParamSpec(name=p, schema=schema, required=p in required)
+                    for p, schema in params.get("properties", {}).items()
+                ),
+                result=parts["result"],
+                errors=tuple(errors),
+                stream=call.get("x-stream", False),
+            )
+        )
+    return ApiSpec(
+        title=document.get("title", DEFAULT_TITLE),
+        version=document.get("x-version", DEFAULT_VERSION),
+        methods=tuple(sorted(methods, key=lambda m: m.name)),
+        defs=dict(document.get("$defs", {})),
+    )

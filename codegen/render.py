@@ -1,0 +1,42 @@
+"""Stage 3: render the IR with jinja2 templates, then check that the result parses.
+
+The templates hold no logic beyond loops over the IR and tests of presence;
+every string they place was decided by :mod:`codegen.build`.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import jinja2
+
+from .ir import Module
+
+__all__ = ["RenderError", "render_module"]
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("codegen", "templates"),
+    autoescape=False,  # Python source, not HTML
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+class RenderError(RuntimeError):
+    """The rendered module is not valid Python: a bug of the generator, not of the schema."""
+
+
+def render_module(module: Module) -> str:
+    """The source text of ``module``.
+
+    Raises:
+        RenderError: the text does not parse (with the line at fault).
+    """
+    text = _ENV.get_template("client.py.jinja").render(module=module)
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        raise RenderError(f"generated code does not parse: {exc}: {exc.text!r}") from exc
+    return text

@@ -1,0 +1,56 @@
+"""mypy --strict accepts generated clients and their correct use, rejects misuse line by line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .helpers import GOLDEN, ROOT
+
+USAGE = Path(__file__).parent / "usage"
+MYPY = ROOT / ".venv" / "bin" / "mypy"
+pytestmark = pytest.mark.timeout(600)
+
+
+def _mypy(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(MYPY),
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache" / "codegen-tests"),
+            "--no-error-summary",
+            "--hide-error-context",
+            *map(str, paths),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_generated_clients_and_correct_usage_pass_mypy_strict() -> None:
+    clients = [GOLDEN / "bank_client.py", *sorted(ROOT.glob("examples/*/client_generated.py"))]
+    done = _mypy(*clients, USAGE / "ok_usage.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_wrong_usage_is_rejected_at_each_wrong_line(tmp_path: Path) -> None:
+    source = USAGE / "wrong_usage.py.txt"
+    target = tmp_path / "wrong_usage.py"
+    shutil.copy(source, target)
+    done = _mypy(target)
+    expected = {n for n, line in enumerate(source.read_text().splitlines(), 1) if "# E: " in line}
+    reported = {
+        int(m.group(1))
+        for m in re.finditer(rf"{re.escape(target.name)}:(\d+): error:", done.stdout)
+    }
+    assert len(expected) == 11
+    assert reported == expected, done.stdout

@@ -1,0 +1,538 @@
+"""Schema documents of a router: JSON Schema (draft 2020-12) and OpenRPC 1.3.
+
+Rules of this module:
+
+* A router is first described as an :class:`ApiSpec` (methods, params, results,
+  declared errors, shared definitions); both documents are renderings of it,
+  and both can be read back into the same :class:`ApiSpec` (``codegen`` does),
+  so the document is the contract whatever its format.
+* Every type comes from pydantic's own JSON Schema generator, run once over
+  every params, result and error data type of the router, so models shared by
+  methods live once in ``$defs``. Params are described as the server validates
+  them (validation mode), results and error data as it sends them
+  (serialisation mode).
+* Output is deterministic: :func:`render_json` sorts every key whose order means
+  nothing and keeps the order of ``properties`` (field and param order), and
+  methods are sorted by name.
+* No I/O: this module imports neither asyncio nor websockets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import ConfigDict, TypeAdapter
+from pydantic.errors import PydanticUserError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
+
+from .errors import RpcError, WsrpcError
+from .registry import Method, Router
+
+__all__ = [
+    "DEFAULT_TITLE",
+    "DEFAULT_VERSION",
+    "JSON_SCHEMA_DIALECT",
+    "OPENRPC_VERSION",
+    "ApiSpec",
+    "ErrorSpec",
+    "MethodSpec",
+    "ParamSpec",
+    "SchemaError",
+    "WsrpcJsonSchema",
+    "api_spec",
+    "from_draft7",
+    "jsonschema_document",
+    "map_subschemas",
+    "openrpc_document",
+    "render_json",
+    "to_draft7",
+]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+OPENRPC_VERSION = "1.3.2"
+DEFAULT_TITLE = "wsrpc-typed API"
+DEFAULT_VERSION = "0.0.0"
+
+_DEFS = "#/$defs/"
+_COMPONENTS = "#/components/schemas/"
+_ERRORS = "#/components/errors/"
+_BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+_JsonDict = dict[str, Any]
+
+
+class SchemaError(WsrpcError, ValueError):
+    """A router (or a document) cannot be described as a schema document.
+
+    The message names the method, the parameter or the error class at fault.
+    """
+
+
+class WsrpcJsonSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema generator, plus ``"format": "decimal"`` on decimals.
+
+    Without the format a decimal is indistinguishable from ``float | str`` (params)
+    or ``str`` (results), and a client generated from the schema could not give
+    it back its type.
+    """
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        """The decimal's schema with ``format: decimal``."""
+        value = super().decimal_schema(schema)
+        value["format"] = "decimal"
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter of a method.
+
+    Attributes:
+        name: The parameter's name (its key in by-name params).
+        schema: Its JSON Schema; ``default`` holds its default, when it has one.
+        required: Whether a call must pass it.
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """An application error a method declares it may raise.
+
+    Attributes:
+        name: The error class's name.
+        code: Its JSON-RPC error code.
+        message: Its default message.
+        description: Its docstring.
+        data: The JSON Schema of its ``data`` (``None``: not declared, any value).
+    """
+
+    name: str
+    code: int
+    message: str
+    description: str | None
+    data: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    """One method: what it takes, returns and raises.
+
+    Attributes:
+        name: The wire name.
+        description: The handler's docstring.
+        deprecated: Whether the method is deprecated.
+        params: Its parameters, in declaration order.
+        result: The JSON Schema of its result (of each item, for a stream).
+        errors: The application errors it declares, sorted by code then name.
+        stream: Whether the method streams items (an ``async def`` generator handler).
+    """
+
+    name: str
+    description: str | None
+    deprecated: bool
+    params: tuple[ParamSpec, ...]
+    result: Mapping[str, Any]
+    errors: tuple[ErrorSpec, ...]
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSpec:
+    """Everything a schema document says about an API.
+
+    Schemas refer to shared definitions as ``#/$defs/NAME``.
+
+    Attributes:
+        title: The API's title.
+        version: The API's version.
+        methods: Every method, sorted by name.
+        defs: Shared schema definitions by name.
+    """
+
+    title: str
+    version: str
+    methods: tuple[MethodSpec, ...]
+    defs: Mapping[str, Mapping[str, Any]]
+
+
+# -- router -> ApiSpec ------------------------------------------------------------------
+
+
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    # Bytes travel as base64, as the registry's params and results do; types with
+    # a config of their own (models) refuse an outer config and keep theirs.
+    try:
+        return TypeAdapter(tp, config=_BYTES_CONFIG)
+    except PydanticUserError:
+        return TypeAdapter(tp)
+
+
+def _doc(cls: type) -> str | None:
+    # inspect.getdoc would inherit RpcError's docstring; only the class's own counts.
+    doc = cls.__dict__.get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
+def _error_classes(methods: Iterable[Method]) -> dict[str, type[RpcError]]:
+    found: dict[str, type[RpcError]] = {}
+    for method in methods:
+        for error in method.errors:
+            other = found.setdefault(error.__name__, error)
+            if other is not error:
+                raise SchemaError(
+                    f"method {method.name!r}: two error classes are named {error.__name__!r} "
+                    f"({other.__module__}.{other.__qualname__} and "
+                    f"{error.__module__}.{error.__qualname__}); the schema names errors by "
+                    "class name, rename one"
+                )
+    return found
+
+
+def _default(method: Method, name: str) -> Any:
+    hints = get_type_hints(method.func, include_extras=True)
+    try:
+        value = _adapter(hints[name]).dump_python(
+            method.defaults[name], mode="json", warnings="error"
+        )
+        json.dumps(value, allow_nan=False)
+    except Exception as exc:
+        raise SchemaError(
+            f"method {method.name!r}, parameter {name!r}: its default "
+            f"{method.defaults[name]!r} cannot be written as JSON ({exc}); use a default "
+            "that its type serialises to JSON"
+        ) from exc
+    return value
+
+
+def api_spec(
+    router: Router, *, title: str = DEFAULT_TITLE, version: str = DEFAULT_VERSION
+) -> ApiSpec:
+    """Describe every method of ``router``.
+
+    Raises:
+        SchemaError: a default cannot be written as JSON, or two declared error
+            classes share a name.
+    """
+    methods = sorted(router, key=lambda m: m.name)
+    errors = _error_classes(methods)
+    inputs: list[tuple[tuple[str, str], JsonSchemaMode, TypeAdapter[Any]]] = []
+    for method in methods:
+        inputs.append(((method.name, "params"), "validation", method.params_adapter))
+        inputs.append(((method.name, "result"), "serialization", method.result_adapter))
+    for name, error in sorted(errors.items()):
+        if error.data_model is not None:
+            inputs.append(((name, "error"), "serialization", _adapter(error.data_model)))
+    schemas, defs_holder = TypeAdapter.json_schemas(
+        inputs, ref_template=_DEFS + "{model}", schema_generator=WsrpcJsonSchema
+    )
+    defs: dict[str, Any] = dict(defs_holder.get("$defs", {}))
+    # Each params TypedDict became a definition of its own: inline it.
+    params_schemas: dict[str, Mapping[str, Any]] = {}
+    for method in methods:
+        ref = schemas[((method.name, "params"), "validation")]["$ref"]
+        params_schemas[method.name] = defs.pop(ref[len(_DEFS) :])
+    error_specs = {
+        name: ErrorSpec(
+            name=name,
+            code=error.code,
+            message=error.default_message,
+            description=_doc(error),
+            data=schemas[((name, "error"), "serialization")]
+            if error.data_model is not None
+            else None,
+        )
+        for name, error in errors.items()
+    }
+    method_specs = []
+    for method in methods:
+        params_schema = params_schemas[method.name]
+        required = set(params_schema.get("required", ()))
+        params = []
+        for name, schema in params_schema.get("properties", {}).items():
+            schema = dict(schema)
+            if name in method.defaults:
+                schema["default"] = _default(method, name)
+            params.append(ParamSpec(name=name, schema=schema, required=name in required))
+        declared = sorted(
+            {e.__name__: error_specs[e.__name__] for e in method.errors}.values(), key=_error_key
+        )
+        method_specs.append(
+            MethodSpec(
+                name=method.name,
+                description=method.doc,
+                deprecated=method.deprecated,
+                params=tuple(params),
+                result=schemas[((method.name, "result"), "serialization")],
+                errors=tuple(declared),
+                stream=getattr(method, "stream", False),
+            )
+        )
+    return ApiSpec(title=title, version=version, methods=tuple(method_specs), defs=defs)
+
+
+def _error_key(error: ErrorSpec) -> tuple[int, str]:
+    return (error.code, error.name)
+
+
+def _spec(source: Router | ApiSpec) -> ApiSpec:
+    return source if isinstance(source, ApiSpec) else api_spec(source)
+
+
+# -- ApiSpec -> JSON Schema -----------------------------------------------------------
+
+
+def _error_schema(error: ErrorSpec) -> _JsonDict:
+    properties: _JsonDict = {
+        "code": {"const": error.code},
+        "message": {"type": "string", "default": error.message},
+    }
+    if error.data is not None:
+        properties["data"] = dict(error.data)
+    schema: _JsonDict = {
+        "title": error.name,
+        "type": "object",
+        "properties": properties,
+        "required": ["code", "message"],
+    }
+    if error.description is not None:
+        schema["description"] = error.description
+    return schema
+
+
+def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) document of an API.
+
+    The document is the schema of an object with one property per method,
+    whose ``params`` is the method's JSON-RPC params object (by name), whose
+    ``result`` is its result and whose ``error`` is one of its declared error
+    objects (``code``, ``message``, typed ``data``). Docstrings are
+    ``description``, deprecation is ``deprecated``; models live in ``$defs``. A
+    streaming method has ``x-stream: true`` and ``result`` describes each item.
+    """
+    spec = _spec(source)
+    methods: _JsonDict = {}
+    for method in spec.methods:
+        params: _JsonDict = {
+            "type": "object",
+            "properties": {p.name: dict(p.schema) for p in method.params},
+            "additionalProperties": False,
+        }
+        required = [p.name for p in method.params if p.required]
+        if required:
+            params["required"] = required
+        call: _JsonDict = {
+            "type": "object",
+            "properties": {"params": params, "result": dict(method.result)},
+        }
+        if method.errors:
+            call["properties"]["error"] = {"oneOf": [_error_schema(e) for e in method.errors]}
+        if method.description is not None:
+            call["description"] = method.description
+        if method.deprecated:
+            call["deprecated"] = True
+        if method.stream:
+            call["x-stream"] = True
+        methods[method.name] = call
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": spec.title,
+        "x-version": spec.version,
+        "description": (
+            "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
+            "(params may also be sent by position, in the order listed), its result and "
+            "its declared error objects."
+        ),
+        "type": "object",
+        "properties": methods,
+        "additionalProperties": False,
+        "$defs": dict(spec.defs),
+    }
+
+
+# -- ApiSpec -> OpenRPC ---------------------------------------------------------------
+
+
+def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
+    """The OpenRPC 1.3 document of an API (what ``rpc.discover`` answers).
+
+    OpenRPC schemas are JSON Schema draft 07: references point into
+    ``components/schemas`` and tuples use the array form of ``items``. Declared
+    errors live in ``components/errors``; the error class's docstring and the
+    schema of its ``data`` (which the OpenRPC error object cannot hold) are in
+    the document's ``x-error-details`` extension, by error name. A streaming
+    method has ``x-stream: true`` and its result describes each item.
+    """
+    spec = _spec(source)
+    methods = []
+    errors: _JsonDict = {}
+    details: _JsonDict = {}
+    for method in spec.methods:
+        obj: _JsonDict = {
+            "name": method.name,
+            "paramStructure": "either",
+            "params": [
+                {"name": p.name, "required": p.required, "schema": to_draft7(p.schema)}
+                for p in method.params
+            ],
+            "result": {"name": "result", "schema": to_draft7(method.result)},
+        }
+        if method.description is not None:
+            obj["description"] = method.description
+        if method.deprecated:
+            obj["deprecated"] = True
+        if method.stream:
+            obj["x-stream"] = True
+        if method.errors:
+            obj["errors"] = [{"$ref": _ERRORS + e.name} for e in method.errors]
+        for error in method.errors:
+            errors[error.name] = {"code": error.code, "message": error.message}
+            detail: _JsonDict = {}
+            if error.description is not None:
+                detail["description"] = error.description
+            if error.data is not None:
+                detail["data"] = to_draft7(error.data)
+            details[error.name] = detail
+        methods.append(obj)
+    return {
+        "openrpc": OPENRPC_VERSION,
+        "info": {"title": spec.title, "version": spec.version},
+        "methods": methods,
+        "components": {
+            "schemas": {name: to_draft7(schema) for name, schema in spec.defs.items()},
+            "errors": errors,
+        },
+        "x-error-details": details,
+    }
+
+
+# -- schema rewriting -----------------------------------------------------------------
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_ONE = (
+    "additionalProperties",
+    "additionalItems",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def map_subschemas(
+    schema: Mapping[str, Any], fn: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """Rebuild ``schema`` bottom-up, passing every (sub)schema object through ``fn``.
+
+    Only schema positions are visited: values such as ``default``, ``const`` or
+    ``enum`` are data and are left alone, and a property called ``items`` is a
+    property, not the keyword.
+    """
+
+    def one(value: Any) -> Any:
+        return map_subschemas(value, fn) if isinstance(value, Mapping) else value
+
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, Mapping):
+            out[key] = {name: one(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_ONE or (key == "items" and isinstance(value, Mapping)):
+            out[key] = one(value)
+        elif (key in _SCHEMA_LISTS or key == "items") and isinstance(value, list):
+            out[key] = [one(sub) for sub in value]
+        else:
+            out[key] = value
+    return fn(out)
+
+
+def _rewrite_refs(node: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(old):
+        node["$ref"] = new + ref[len(old) :]
+    discriminator = node.get("discriminator")
+    if isinstance(discriminator, Mapping) and isinstance(discriminator.get("mapping"), Mapping):
+        node["discriminator"] = {
+            **discriminator,
+            "mapping": {
+                k: new + v[len(old) :] if isinstance(v, str) and v.startswith(old) else v
+                for k, v in discriminator["mapping"].items()
+            },
+        }
+    return node
+
+
+def _node_to_draft7(node: dict[str, Any]) -> dict[str, Any]:
+    node = _rewrite_refs(node, _DEFS, _COMPONENTS)
+    if "prefixItems" in node:
+        # Draft 2020-12 tuples (prefixItems + items) are draft 07's items array
+        # + additionalItems.
+        prefix = node.pop("prefixItems")
+        rest = node.pop("items", None)
+        node["items"] = prefix
+        if rest is not None:
+            node["additionalItems"] = rest
+    return node
+
+
+def _node_from_draft7(node: dict[str, Any]) -> dict[str, Any]:
+    node = _rewrite_refs(node, _COMPONENTS, _DEFS)
+    if isinstance(node.get("items"), list):
+        node["prefixItems"] = node.pop("items")
+        rest = node.pop("additionalItems", None)
+        if rest is not None:
+            node["items"] = rest
+    return node
+
+
+def to_draft7(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A draft 2020-12 schema of an :class:`ApiSpec`, as OpenRPC (draft 07) writes it."""
+    return map_subschemas(schema, _node_to_draft7)
+
+
+def from_draft7(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`to_draft7`."""
+    return map_subschemas(schema, _node_from_draft7)
+
+
+# -- output ---------------------------------------------------------------------------
+
+_DATA_KEYS = frozenset({"default", "const", "enum", "examples"})
+
+
+def _canonical(value: Any, *, names: bool = False, data: bool = False) -> Any:
+    if isinstance(value, Mapping):
+        if names:  # a "properties" map: its order is the fields' order
+            return {k: _canonical(v) for k, v in value.items()}
+        return {
+            k: _canonical(
+                value[k],
+                names=not data and k == "properties" and isinstance(value[k], Mapping),
+                data=data or k in _DATA_KEYS,
+            )
+            for k in sorted(value)
+        }
+    if isinstance(value, list | tuple):
+        return [_canonical(v, data=data) for v in value]
+    return value
+
+
+def render_json(document: Mapping[str, Any]) -> str:
+    """The canonical text of a document: same document, same text.
+
+    Keys are sorted, except inside ``properties`` (whose order is the order of
+    fields and params); two-space indents; a trailing newline.
+    """
+    return json.dumps(_canonical(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
