@@ -10,18 +10,8 @@ from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events
+from tests.helpers.waiting import eventually
 from wsrpc_typed import CallTimeout, DeadlineExceeded, Server, connect
-
-
-async def wait_until(predicate: object, timeout: float) -> float:
-    """Wait for predicate(); return how long it took."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not predicate():  # type: ignore[operator]
-        if loop.time() - start > timeout:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
-    return loop.time() - start
 
 
 async def test_cancelling_a_call_cancels_the_handler_within_a_second(
@@ -29,11 +19,11 @@ async def test_cancelling_a_call_cancels_the_handler_within_a_second(
 ) -> None:
     async with connect(server.url) as conn:
         task = asyncio.ensure_future(conn.call("sleep", [UNIT * 10, "c1"]))
-        await wait_until(lambda: "c1" in events.started, UNIT)
+        await eventually(lambda: "c1" in events.started, UNIT)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await wait_until(lambda: "c1" in events.cancelled, 1.0) < 1.0
+        assert await eventually(lambda: "c1" in events.cancelled, 1.0) < 1.0
         assert await conn.call("add", [1, 1]) == 2
 
 
@@ -44,9 +34,9 @@ async def test_cancel_notification_stops_the_handler_and_nothing_is_sent(
         await ws.send(
             json.dumps({"jsonrpc": "2.0", "id": 9, "method": "sleep", "params": [UNIT, "raw"]})
         )
-        await wait_until(lambda: "raw" in events.started, UNIT)
+        await eventually(lambda: "raw" in events.started, UNIT)
         await ws.send(json.dumps({"jsonrpc": "2.0", "method": "rpc.cancel", "params": {"id": 9}}))
-        await wait_until(lambda: "raw" in events.cancelled, 1.0)
+        await eventually(lambda: "raw" in events.cancelled, 1.0)
         await ws.send(json.dumps({"jsonrpc": "2.0", "id": 10, "method": "add", "params": [1, 2]}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), UNIT))
         assert reply["id"] == 10  # nothing was sent for request 9
@@ -56,7 +46,7 @@ async def test_deadline_expiry_cancels_the_handler(server: Server, events: Event
     async with connect(server.url) as conn:
         with pytest.raises(CallTimeout):
             await conn.call("sleep", [UNIT * 10, "d1"], timeout=UNIT / 25)
-        assert await wait_until(lambda: "d1" in events.cancelled, 1.0) < 1.0
+        assert await eventually(lambda: "d1" in events.cancelled, 1.0) < 1.0
 
 
 async def test_deadline_travels_with_the_request(server: Server, events: Events) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events, Tick
+from tests.helpers.waiting import eventually
 from wsrpc_typed import (
     Backoff,
     Client,
@@ -19,15 +20,6 @@ from wsrpc_typed import (
     Server,
     connect,
 )
-
-
-async def wait_for(predicate: object, timeout: float = UNIT) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_stream_items_then_end(server: Server) -> None:
@@ -85,7 +77,7 @@ async def test_producer_waits_for_credit(server: Server, events: Events) -> None
         await asyncio.sleep(UNIT / 25)  # the consumer pauses
         assert events.produced == 4  # the window, not 100
         await items.aclose()
-    await wait_for(lambda: "w" in events.cancelled)
+    await eventually(lambda: "w" in events.cancelled)
 
 
 async def test_leaving_the_loop_early_cancels_the_producer(server: Server, events: Events) -> None:
@@ -95,7 +87,7 @@ async def test_leaving_the_loop_early_cancels_the_producer(server: Server, event
             if tick["seq"] == 2:
                 left = loop.time()
                 break
-        await wait_for(lambda: "early" in events.cancelled, timeout=1.0)
+        await eventually(lambda: "early" in events.cancelled, timeout=1.0)
         assert loop.time() - left < 1.0
         assert await conn.call("add", [1, 2]) == 3  # the connection is fine
 
@@ -110,11 +102,11 @@ async def test_cancelling_the_consuming_task_cancels_the_producer(
                 pass
 
         task = asyncio.ensure_future(consume())
-        await wait_for(lambda: events.produced >= 3)
+        await eventually(lambda: events.produced >= 3)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await wait_for(lambda: "task" in events.cancelled, timeout=1.0)
+        await eventually(lambda: "task" in events.cancelled, timeout=1.0)
 
 
 async def test_streaming_methods_must_be_called_as_streams(server: Server, events: Events) -> None:
@@ -143,7 +135,7 @@ async def test_reconnect_resumes_streams_through_the_hook(router: Router, events
             async for tick in conn.stream("ticks", {"n": 1000, "delay": 0.01}):
                 got.append(tick)
                 if len(got) == 3:
-                    await server.close()
+                    await server.close(drain_timeout=0)
 
         in_flight = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "once"]))
         with pytest.raises(ConnectionClosed):

@@ -14,6 +14,7 @@ from .errors import (
     CallTimeout,
     ConnectionClosed,
     DeadlineExceeded,
+    Forbidden,
     InternalError,
     InvalidParams,
     InvalidRequest,
@@ -22,10 +23,13 @@ from .errors import (
     RegistrationError,
     RpcError,
     ServerBusy,
+    ShuttingDown,
     WsrpcError,
 )
+from .interceptors import Call, Interceptor, LoggingInterceptor
 from .message import Message
 from .registry import Method, Router
+from .security import Handshake, Rejected
 from .server import Server
 
 __version__ = "0.1.0"
@@ -33,24 +37,31 @@ __version__ = "0.1.0"
 __all__ = [
     "AckTimeout",
     "Backoff",
+    "Call",
     "CallTimeout",
     "Client",
     "Connection",
     "ConnectionClosed",
     "Context",
     "DeadlineExceeded",
+    "Forbidden",
+    "Handshake",
+    "Interceptor",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
+    "LoggingInterceptor",
     "Message",
     "Method",
     "MethodNotFound",
     "ParseError",
     "RegistrationError",
+    "Rejected",
     "RpcError",
     "Router",
     "Server",
     "ServerBusy",
+    "ShuttingDown",
     "WsrpcError",
     "__version__",
     "connect",

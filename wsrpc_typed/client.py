@@ -8,7 +8,7 @@ import inspect
 import logging
 import random
 import ssl as ssl_module
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -19,6 +19,7 @@ from .connection import _DEFAULT, Connection, Params, SeedHandler
 from .dialects.detect import dialect_for_subprotocol
 from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
+from .interceptors import Call, Interceptor, intercept
 from .registry import Router
 from .transport import WebsocketsTransport
 
@@ -74,6 +75,7 @@ class Client:
             successful reconnection: the place to re-subscribe or re-open the
             streams the application was consuming. The client itself never
             re-sends a call.
+        interceptors: Hooks around every outgoing call (see :mod:`wsrpc_typed.interceptors`).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         on_reconnect: Callable[[Client], Any] | None = None,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self.url = url
         self.router = router
@@ -109,6 +112,7 @@ class Client:
             self._ws_options["ssl"] = ssl
         self._handlers: dict[str, SeedHandler] = {}
         self._on_reconnect = on_reconnect
+        self._interceptors = tuple(interceptors)
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._closing = False
@@ -247,7 +251,13 @@ class Client:
         conn = self._conn
         if conn is None or conn.closed:
             conn = await self._current(self.timeout if timeout is _DEFAULT else timeout)
-        return await conn.call(method, params, result_type=result_type, timeout=timeout)
+        if not self._interceptors:
+            return await conn.call(method, params, result_type=result_type, timeout=timeout)
+        return await intercept(
+            self._interceptors,
+            Call(method, params, "client"),
+            lambda: conn.call(method, params, result_type=result_type, timeout=timeout),
+        )
 
     @overload
     def stream(

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter
@@ -49,14 +49,18 @@ from .errors import (
     CallTimeout,
     ConnectionClosed,
     DeadlineExceeded,
+    Forbidden,
     InternalError,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
     RpcError,
+    ShuttingDown,
     error_class_for_code,
 )
+from .interceptors import Call, Interceptor, intercept
 from .message import NO_REPLY, Message
+from .security import scopes_of
 from .streams import InStream, OutStream
 
 if TYPE_CHECKING:
@@ -124,6 +128,7 @@ class Connection:
     Attributes:
         state: Per-connection state for the application's use.
         dialect: The wire dialect of this connection.
+        identity: Who the peer is (from the server's ``authenticate`` hook).
     """
 
     def __init__(
@@ -135,7 +140,10 @@ class Connection:
         timeout: float | None = 30.0,
         ack_timeout: float = 30.0,
         max_in_flight: int = 128,
+        max_batch: int = 100,
         on_error: ErrorCallback | None = None,
+        identity: Any = None,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self.transport = transport
         self.dialect = dialect
@@ -144,7 +152,13 @@ class Connection:
         self._timeout = timeout
         self.ack_timeout = ack_timeout
         self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
         self._on_error = on_error
+        self.identity = identity
+        """Who the peer is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
+        self._scopes = scopes_of(identity)
+        self._interceptors = tuple(interceptors)
+        self._draining = False
         self._handlers: dict[str, SeedHandler] = {}
         self._pending: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._acks: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
@@ -417,6 +431,15 @@ class Connection:
             self.transport.abort()
             return False
 
+    async def wait_idle(self) -> None:
+        """Wait until no handler task runs on this connection."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def drain(self) -> None:
+        """Refuse new calls with :class:`ShuttingDown`; calls in flight go on."""
+        self._draining = True
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection and wait until it has ended."""
         await self.transport.close(code, reason)
@@ -488,6 +511,9 @@ class Connection:
                 waiter.set_result(event.values)
             return None
         if kind is Batch:
+            if len(event.items) > self._max_batch:
+                error = InvalidRequest(f"a batch may hold at most {self._max_batch} messages")
+                return self.dialect.encode(_error_reply(error, None, ""))
             self._spawn(self._serve_batch(event))
             return None
         if kind is Malformed:
@@ -544,6 +570,12 @@ class Connection:
             if id_ is NO_REPLY:
                 return None
             return _error_reply(MethodNotFound(f"Method not found: {name}"), id_, name)
+        if self._draining:
+            return None if id_ is NO_REPLY else _error_reply(ShuttingDown(), id_, name)
+        if method.scopes and not method.scopes <= self._scopes:
+            missing = ", ".join(sorted(method.scopes - self._scopes))
+            refusal = Forbidden(f"{name!r} requires the scopes: {missing}")
+            return None if id_ is NO_REPLY else _error_reply(refusal, id_, name)
         if timeout is not None and timeout <= 0:
             return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, name)
         try:
@@ -563,7 +595,7 @@ class Connection:
                 return None if id_ is NO_REPLY else _error_reply(error, id_, name)
             self._spawn(self._produce(method, kwargs, id_, deadline, OutStream(credit)), id_)
             return None
-        if method.inline or not spawn:
+        if (method.inline and not self._interceptors) or not spawn:
             return await self._answer(method, kwargs, id_, deadline)
         self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_)
         return None
@@ -584,7 +616,17 @@ class Connection:
         self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None = None
     ) -> Outgoing | None:
         try:
-            result = await self._invoke(method, kwargs, deadline)
+            if self._interceptors:
+                ctx_name = method.context_param
+                params = {k: v for k, v in kwargs.items() if k != ctx_name}
+                context = kwargs[ctx_name] if ctx_name else None
+                request_id = None if id_ is NO_REPLY else id_
+                call = Call(method.name, params, "server", context, request_id)
+                result = await intercept(
+                    self._interceptors, call, lambda: self._invoke(method, kwargs, deadline)
+                )
+            else:
+                result = await self._invoke(method, kwargs, deadline)
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)

@@ -44,6 +44,11 @@ class Context:
         self.deadline = deadline
 
     @property
+    def identity(self) -> Any:
+        """Who the caller is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
+        return self.connection.identity
+
+    @property
     def peer(self) -> Connection:
         """The other side: ``await ctx.peer.call(...)``, ``await ctx.peer.notify(...)``."""
         return self.connection

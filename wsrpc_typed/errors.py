@@ -11,7 +11,9 @@ The tree::
     │   ├── InvalidParams       -32602
     │   ├── InternalError       -32603
     │   ├── ServerBusy          -32001
-    │   └── DeadlineExceeded    -32002
+    │   ├── DeadlineExceeded    -32002
+    │   ├── Forbidden           -32003
+    │   └── ShuttingDown        -32004
     ├── ConnectionClosed (also ConnectionError)
     ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
     └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
@@ -34,6 +36,7 @@ __all__ = [
     "CallTimeout",
     "ConnectionClosed",
     "DeadlineExceeded",
+    "Forbidden",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
@@ -42,6 +45,7 @@ __all__ = [
     "RegistrationError",
     "RpcError",
     "ServerBusy",
+    "ShuttingDown",
     "WsrpcError",
     "error_class_for_code",
 ]
@@ -171,6 +175,20 @@ class DeadlineExceeded(RpcError):
     default_message = "Deadline exceeded"
 
 
+class Forbidden(RpcError):
+    """The connection's identity lacks a scope the method requires."""
+
+    code = -32003
+    default_message = "Forbidden"
+
+
+class ShuttingDown(RpcError):
+    """The server is draining: calls in flight finish, new calls are refused."""
+
+    code = -32004
+    default_message = "Server shutting down"
+
+
 _STANDARD: dict[int, type[RpcError]] = {
     cls.code: cls
     for cls in (
@@ -181,6 +199,8 @@ _STANDARD: dict[int, type[RpcError]] = {
         InternalError,
         ServerBusy,
         DeadlineExceeded,
+        Forbidden,
+        ShuttingDown,
     )
 }
 

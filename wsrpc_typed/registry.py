@@ -82,6 +82,7 @@ class Method:
         doc: The handler's docstring, cleaned.
         deprecated: Marked deprecated in the schema.
         errors: The application errors the method declares it may raise.
+        scopes: Scopes the caller's identity must hold (checked before validation).
     """
 
     name: str
@@ -98,6 +99,7 @@ class Method:
     doc: str | None
     deprecated: bool
     errors: tuple[type[RpcError], ...]
+    scopes: frozenset[str] = frozenset()
 
     def validate(self, params: list[Any] | dict[str, Any] | None) -> dict[str, Any]:
         """Validate raw params (positional or named) into handler keyword arguments.
@@ -161,6 +163,7 @@ def _compile(
     thread: bool,
     deprecated: bool,
     errors: Sequence[type[RpcError]],
+    scopes: Sequence[str] = (),
 ) -> Method:
     where = f"handler {getattr(func, '__qualname__', func)!r} (method {name!r})"
     if not callable(func):
@@ -258,6 +261,7 @@ def _compile(
         doc=doc,
         deprecated=deprecated,
         errors=tuple(errors),
+        scopes=frozenset(scopes),
     )
 
 
@@ -291,6 +295,7 @@ class Router:
         thread: bool = True,
         deprecated: bool = False,
         errors: Sequence[type[RpcError]] = (),
+        scopes: Sequence[str] = (),
     ) -> Callable[[F], F]: ...
 
     def method(
@@ -301,6 +306,7 @@ class Router:
         thread: bool = True,
         deprecated: bool = False,
         errors: Sequence[type[RpcError]] = (),
+        scopes: Sequence[str] = (),
     ) -> Any:
         """Register a handler, as ``@router.method`` or ``@router.method(name=...)``.
 
@@ -309,6 +315,8 @@ class Router:
             thread: Run a plain ``def`` handler in a worker thread (default) or inline.
             deprecated: Mark the method deprecated in the schema.
             errors: The :class:`RpcError` subclasses the method may raise.
+            scopes: Scopes the caller's identity must hold (see ``Server(authenticate=...)``);
+                a caller without them gets :class:`Forbidden` before validation.
 
         Returns:
             The handler itself, unchanged.
@@ -318,7 +326,9 @@ class Router:
         """
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
-            self.add(f, name=name, thread=thread, deprecated=deprecated, errors=errors)
+            self.add(
+                f, name=name, thread=thread, deprecated=deprecated, errors=errors, scopes=scopes
+            )
             return f
 
         return register if func is None else register(func)
@@ -331,6 +341,7 @@ class Router:
         thread: bool = True,
         deprecated: bool = False,
         errors: Sequence[type[RpcError]] = (),
+        scopes: Sequence[str] = (),
     ) -> Method:
         """Register ``func`` (the non-decorator form of :meth:`method`)."""
         wire_name = name if name is not None else getattr(func, "__name__", "")
@@ -348,7 +359,9 @@ class Router:
                 f"already registered by {getattr(other, '__qualname__', other)!r}; pass name=... "
                 "to register it under another name"
             )
-        compiled = _compile(func, wire_name, thread=thread, deprecated=deprecated, errors=errors)
+        compiled = _compile(
+            func, wire_name, thread=thread, deprecated=deprecated, errors=errors, scopes=scopes
+        )
         self._methods[wire_name] = compiled
         self._discover = None
         return compiled

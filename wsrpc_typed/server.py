@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import ssl as ssl_module
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -18,7 +20,9 @@ from websockets.typing import Subprotocol
 from .connection import Connection, wire_params
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
 from .dialects.events import Notification
+from .interceptors import Interceptor
 from .registry import Router
+from .security import Handshake, OriginPolicy, Rejected, origin_allowed
 from .transport import WebsocketsTransport
 
 __all__ = ["Server", "ServerEvent"]
@@ -26,6 +30,8 @@ __all__ = ["Server", "ServerEvent"]
 logger = logging.getLogger("wsrpc_typed")
 
 ServerEvent = Literal["connection", "error", "headers", "close"]
+#: ``authenticate(handshake) -> identity`` (or an awaitable of it); raises Rejected to refuse.
+Authenticate = Callable[[Handshake], Any]
 
 
 class Server:
@@ -60,7 +66,18 @@ class Server:
         ping_timeout: Seconds to wait for a pong before closing.
         open_timeout: Seconds allowed for the opening handshake.
         close_timeout: Seconds allowed for the closing handshake.
-        origins: Allowed ``Origin`` header values (``None`` allows any).
+        origins: Which browser origins may connect: ``None`` (default) admits
+            clients that send no ``Origin`` (non-browser clients) and same-origin
+            pages; ``"*"`` admits any; a list admits exactly those (add ``None`` to
+            the list to admit clients without ``Origin``). Others get HTTP 403.
+        authenticate: Called with the :class:`Handshake` before the connection is
+            accepted (may be async); returns the connection's identity, or raises
+            :class:`Rejected` for a 401/403 response. Handlers read the identity as
+            ``ctx.identity``; methods declared with ``scopes=`` check it.
+        interceptors: Hooks around every handler call (see :mod:`wsrpc_typed.interceptors`).
+        max_batch: Largest JSON-RPC batch accepted (larger gets one -32600 error).
+        drain_timeout: On :meth:`close`, seconds calls in flight may take to finish.
+        ssl: A server-side SSL context: serve ``wss://``.
     """
 
     def __init__(
@@ -79,7 +96,12 @@ class Server:
         ping_timeout: float | None = 20.0,
         open_timeout: float | None = 10.0,
         close_timeout: float | None = 10.0,
-        origins: Sequence[str | None] | None = None,
+        origins: OriginPolicy = None,
+        authenticate: Authenticate | None = None,
+        interceptors: Sequence[Interceptor] = (),
+        max_batch: int = 100,
+        drain_timeout: float = 10.0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if default_dialect != "auto":
             dialect_for_subprotocol(default_dialect)  # fail early on an unknown name
@@ -91,7 +113,14 @@ class Server:
             "timeout": timeout,
             "ack_timeout": ack_timeout,
             "max_in_flight": max_in_flight,
+            "max_batch": max_batch,
+            "interceptors": tuple(interceptors),
         }
+        self.origins = origins
+        self.authenticate = authenticate
+        self.drain_timeout = drain_timeout
+        self._ssl = ssl
+        self._identities: dict[ServerConnection, Any] = {}
         self._ws_options: dict[str, Any] = {
             "max_size": max_size,
             "compression": compression,
@@ -99,7 +128,6 @@ class Server:
             "ping_timeout": ping_timeout,
             "open_timeout": open_timeout,
             "close_timeout": close_timeout,
-            "origins": origins,
         }
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
         self._server: WsServer | None = None
@@ -136,23 +164,38 @@ class Server:
             self._port,
             subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS],
             select_subprotocol=_select_subprotocol,
+            process_request=self._process_request,
             process_response=self._process_response,
             server_header=None,
+            ssl=self._ssl,
             **self._ws_options,
         )
 
-    async def close(self) -> None:
-        """Disconnect every client (close code 1001) and stop listening.
+    async def close(self, drain_timeout: float | None = None) -> None:
+        """Shut down gracefully.
 
-        Resolves once the port is free and every connection's handlers are done.
+        Stops accepting connections, answers new calls on open connections with
+        :class:`ShuttingDown`, lets calls in flight finish for up to
+        ``drain_timeout`` seconds (default: the server's), then cancels what is
+        left and closes every connection with code 1001. Resolves once the port
+        is free and every handler is done.
         """
         server, self._server = self._server, None
         if server is None:
             return
-        server.close(close_connections=True)
+        server.close(close_connections=False)
+        connections = list(self.connections)
+        for conn in connections:
+            conn.drain()
+        grace = self.drain_timeout if drain_timeout is None else drain_timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await asyncio.gather(*(conn.wait_idle() for conn in connections))
+        await asyncio.gather(
+            *(conn.close(1001, "server shutting down") for conn in connections),
+            return_exceptions=True,
+        )
         await server.wait_closed()
-        for conn in list(self.connections):
-            await conn.wait_closed()
 
     async def __aenter__(self) -> Server:
         await self.open()
@@ -215,9 +258,9 @@ class Server:
 
     @property
     def url(self) -> str:
-        """``ws://HOST:PORT`` of the open server."""
+        """``ws://HOST:PORT`` (``wss://`` with TLS) of the open server."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self._ssl else 'ws'}://{host}:{self.port}"
 
     # -- internals ------------------------------------------------------------------
 
@@ -234,6 +277,28 @@ class Server:
 
     def _report(self, exc: BaseException) -> None:
         self._emit("error", exc)
+
+    async def _process_request(
+        self, ws: ServerConnection, request: HttpRequest
+    ) -> HttpResponse | None:
+        headers = request.headers
+        if not origin_allowed(headers.get_all("Origin"), headers.get("Host"), self.origins):
+            return ws.respond(403, "Origin not allowed\n")
+        if self.authenticate is None:
+            return None
+        handshake = Handshake.from_target(request.path, headers, ws.remote_address)
+        try:
+            identity = self.authenticate(handshake)
+            if inspect.isawaitable(identity):
+                identity = await identity
+        except Rejected as exc:
+            return ws.respond(exc.status, exc.reason + "\n")
+        except Exception as exc:
+            logger.exception("authenticate hook failed")
+            self._report(exc)
+            return ws.respond(500, "Internal Server Error\n")
+        self._identities[ws] = identity
+        return None
 
     def _process_response(
         self, ws: ServerConnection, request: HttpRequest, response: HttpResponse
@@ -253,6 +318,7 @@ class Server:
             dialect,
             self.router,
             on_error=self._report,
+            identity=self._identities.pop(ws, None),
             **self._conn_options,
         )
         self.connections.add(conn)

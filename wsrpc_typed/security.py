@@ -1,0 +1,96 @@
+"""Who may connect: the handshake a server sees, authentication, origin checks.
+
+Rules of this module:
+
+* Authentication happens once, at the WebSocket handshake: the server's
+  ``authenticate`` hook sees a :class:`Handshake` and returns an identity (any
+  object) or raises :class:`Rejected`, which becomes an HTTP response (401 or
+  403 with a short text body) before any frame is exchanged.
+* Browsers send ``Origin``; other clients do not. The default origin policy
+  admits requests without ``Origin`` and same-origin requests (the Origin's
+  host is the request's Host), and refuses every other with 403: that stops
+  Cross-Site WebSocket Hijacking unless origins are listed explicitly.
+* Scopes declared on a method are checked against ``identity.scopes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Handshake", "OriginPolicy", "Rejected", "origin_allowed", "scopes_of"]
+
+#: ``None``: same-origin (and no Origin); ``"*"``: any origin; a sequence: exactly those
+#: origins (include ``None`` to also admit requests without an Origin header).
+OriginPolicy = Sequence[str | None] | Literal["*"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """The opening HTTP request of a WebSocket connection, as ``authenticate`` sees it.
+
+    Attributes:
+        path: The request path, without the query string.
+        query: The query string, parsed (each name maps to its values).
+        headers: The request headers (case-insensitive).
+        remote_address: The peer's address, as the socket reports it.
+    """
+
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    remote_address: Any
+
+    @classmethod
+    def from_target(cls, target: str, headers: Mapping[str, str], remote: Any) -> Handshake:
+        """Build from the request target (``/path?query``)."""
+        parts = urlsplit(target)
+        return cls(parts.path, parse_qs(parts.query), headers, remote)
+
+    def bearer_token(self) -> str | None:
+        """The token of an ``Authorization: Bearer <token>`` header, if any."""
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class Rejected(Exception):
+    """Raise from ``authenticate`` to refuse a connection.
+
+    Args:
+        status: The HTTP status: 401 (who are you?) or 403 (not you), or any 4xx.
+        reason: A short text sent as the response body. Keep secrets out of it.
+    """
+
+    def __init__(self, status: int = 401, reason: str = "Unauthorized") -> None:
+        if not 400 <= status < 500:
+            raise ValueError("a rejection needs a 4xx status")
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def origin_allowed(origins: Sequence[str], host: str | None, policy: OriginPolicy) -> bool:
+    """Whether a handshake with these ``Origin`` headers is admitted under ``policy``."""
+    if len(origins) > 1:
+        return False  # several Origin headers: ambiguous, refuse
+    origin = origins[0] if origins else None
+    if policy == "*":
+        return True
+    if policy is None:
+        return origin is None or (host is not None and urlsplit(origin).netloc == host)
+    return origin in policy
+
+
+def scopes_of(identity: Any) -> frozenset[str]:
+    """The scopes an identity holds: its ``scopes`` attribute or key, else none."""
+    scopes: Iterable[str] | None
+    if isinstance(identity, Mapping):
+        scopes = identity.get("scopes")
+    else:
+        scopes = getattr(identity, "scopes", None)
+    if scopes is None or isinstance(scopes, str):
+        return frozenset((scopes,)) if isinstance(scopes, str) else frozenset()
+    return frozenset(scopes)
