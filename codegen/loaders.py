@@ -160,6 +160,7 @@ def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
                 result=from_draft7(obj["result"]["schema"]),
                 errors=tuple(errors),
                 stream=obj.get("x-stream", False),
+                scopes=tuple(obj.get("x-scopes", ())),
             )
         )
     info = document.get("info", {})
@@ -201,6 +202,7 @@ def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
                 result=parts["result"],
                 errors=tuple(errors),
                 stream=call.get("x-stream", False),
+                scopes=tuple(call.get("x-scopes", ())),
             )
         )
     return ApiSpec(

@@ -10,7 +10,9 @@ import trustme
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
+from codegen.loaders import spec_from_document
 from wsrpc_typed import Context, Forbidden, Handshake, Rejected, Router, Server, connect
+from wsrpc_typed.schema import api_spec, jsonschema_document, openrpc_document
 
 
 def secured_router() -> Router:
@@ -119,3 +121,15 @@ async def test_tls(tmp_path: Any) -> None:
             assert await conn.call("whoami") == "anonymous"
         with pytest.raises(ssl.SSLError):
             await connect(server.url, ssl=ssl.create_default_context())  # untrusted CA
+
+
+def test_scopes_appear_in_both_schema_documents() -> None:
+    router = secured_router()
+    jsonschema = jsonschema_document(router)
+    openrpc = openrpc_document(router)
+    assert jsonschema["properties"]["purge"]["x-scopes"] == ["admin"]
+    purge = next(m for m in openrpc["methods"] if m["name"] == "purge")
+    assert purge["x-scopes"] == ["admin"]
+    for document in (jsonschema, openrpc):
+        loaded = {m.name: m.scopes for m in spec_from_document(document).methods}
+        assert loaded == {m.name: m.scopes for m in api_spec(router).methods}

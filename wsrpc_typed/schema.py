@@ -133,6 +133,7 @@ class MethodSpec:
         result: The JSON Schema of its result (of each item, for a stream).
         errors: The application errors it declares, sorted by code then name.
         stream: Whether the method streams items (an ``async def`` generator handler).
+        scopes: Scopes the caller's identity must hold, sorted.
     """
 
     name: str
@@ -142,6 +143,7 @@ class MethodSpec:
     result: Mapping[str, Any]
     errors: tuple[ErrorSpec, ...]
     stream: bool = False
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +274,8 @@ def api_spec(
                 params=tuple(params),
                 result=schemas[((method.name, "result"), "serialization")],
                 errors=tuple(declared),
-                stream=getattr(method, "stream", False),
+                stream=method.stream,
+                scopes=tuple(sorted(method.scopes)),
             )
         )
     return ApiSpec(title=title, version=version, methods=tuple(method_specs), defs=defs)
@@ -315,7 +318,8 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
     ``result`` is its result and whose ``error`` is one of its declared error
     objects (``code``, ``message``, typed ``data``). Docstrings are
     ``description``, deprecation is ``deprecated``; models live in ``$defs``. A
-    streaming method has ``x-stream: true`` and ``result`` describes each item.
+    streaming method has ``x-stream: true`` and ``result`` describes each item;
+    required scopes are listed in ``x-scopes``.
     """
     spec = _spec(source)
     methods: _JsonDict = {}
@@ -340,6 +344,8 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
             call["deprecated"] = True
         if method.stream:
             call["x-stream"] = True
+        if method.scopes:
+            call["x-scopes"] = list(method.scopes)
         methods[method.name] = call
     return {
         "$schema": JSON_SCHEMA_DIALECT,
@@ -390,6 +396,8 @@ def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
             obj["deprecated"] = True
         if method.stream:
             obj["x-stream"] = True
+        if method.scopes:
+            obj["x-scopes"] = list(method.scopes)
         if method.errors:
             obj["errors"] = [{"$ref": _ERRORS + e.name} for e in method.errors]
         for error in method.errors:
