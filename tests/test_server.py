@@ -11,7 +11,17 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
-from wsrpc_typed import AckTimeout, Connection, ConnectionClosed, Message, Router, Server, connect
+from tests.helpers.waiting import eventually
+from wsrpc_typed import (
+    AckTimeout,
+    Connection,
+    ConnectionClosed,
+    Message,
+    Router,
+    Server,
+    ServerBusy,
+    connect,
+)
 
 
 async def test_open_binds_port_and_close_frees_it(router: Router) -> None:
@@ -176,3 +186,17 @@ async def test_server_calls_client(router: Router) -> None:
         (server_conn,) = server.connections
         assert await server_conn.call("shout", {"text": "hey"}, result_type=str) == "HEY"
         assert await server_conn.call("shout", ["positional"]) == "POSITIONAL"
+
+
+async def test_server_wide_cap_answers_busy(router: Router, events: Any) -> None:
+    server = Server(router, port=0, max_calls=3)
+    async with server, connect(server.url) as one, connect(server.url) as two:
+        slow = [asyncio.ensure_future(one.call("sleep", [UNIT / 5, f"s{i}"])) for i in range(2)]
+        slow.append(asyncio.ensure_future(two.call("sleep", [UNIT / 5, "s2"])))
+        await eventually(lambda: len(events.started) == 3)
+        with pytest.raises(ServerBusy):
+            await two.call("sleep", [0, "refused"])
+        assert await two.call("add", [1, 2]) == 3  # inline handlers take no task
+        assert await asyncio.gather(*slow) == ["s0", "s1", "s2"]
+        assert await one.call("sleep", [0, "after"]) == "after"
+    assert "refused" not in events.started

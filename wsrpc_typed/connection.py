@@ -55,6 +55,7 @@ from .errors import (
     InvalidRequest,
     MethodNotFound,
     RpcError,
+    ServerBusy,
     ShuttingDown,
     error_class_for_code,
 )
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from .registry import Method, Router
     from .transport import Transport
 
-__all__ = ["Connection", "SeedHandler"]
+__all__ = ["CallBudget", "Connection", "SeedHandler"]
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -118,6 +119,20 @@ def _error_reply(exc: RpcError, id_: Any, method: str) -> ErrorResponse:
     return ErrorResponse(id_, exc.code, exc.message, exc.data, method)
 
 
+class CallBudget:
+    """Handler tasks in flight across every connection of a server, and their cap.
+
+    Past the cap, new calls are answered at once with :class:`ServerBusy`
+    instead of queueing (the per-connection cap stops reading instead).
+    """
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
 class Connection:
     """One RPC connection over a transport (server or client side).
 
@@ -144,6 +159,7 @@ class Connection:
         on_error: ErrorCallback | None = None,
         identity: Any = None,
         interceptors: Sequence[Interceptor] = (),
+        budget: CallBudget | None = None,
     ) -> None:
         self.transport = transport
         self.dialect = dialect
@@ -158,6 +174,7 @@ class Connection:
         """Who the peer is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
         self._scopes = scopes_of(identity)
         self._interceptors = tuple(interceptors)
+        self._budget = budget
         self._draining = False
         self._handlers: dict[str, SeedHandler] = {}
         self._pending: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
@@ -586,6 +603,9 @@ class Connection:
         if method.context_param is not None:
             request_id = None if id_ is NO_REPLY else id_
             kwargs[method.context_param] = Context(self, name, request_id, deadline)
+        budget = self._budget
+        if budget is not None and not method.inline and budget.used >= budget.limit:
+            return None if id_ is NO_REPLY else _error_reply(ServerBusy(), id_, name)
         if method.stream:
             if id_ is NO_REPLY or credit is None:
                 error = InvalidRequest(
@@ -752,6 +772,8 @@ class Connection:
     def _spawn(self, coro: Coroutine[Any, Any, None], id_: Any = NO_REPLY) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
+        if self._budget is not None:
+            self._budget.used += 1
         key = None if id_ is NO_REPLY else _key(id_)
         if key is not None:
             # The peer may cancel it by id (JSON-RPC rpc.cancel).
@@ -767,6 +789,8 @@ class Connection:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if self._budget is not None:
+            self._budget.used -= 1
         if len(self._tasks) < self._max_in_flight:
             self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:

@@ -17,7 +17,7 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
-from .connection import Connection, wire_params
+from .connection import CallBudget, Connection, wire_params
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
 from .dialects.events import Notification
 from .interceptors import Interceptor
@@ -58,6 +58,8 @@ class Server:
         port: Port to bind; 0 picks a free port (read it from :attr:`port` after open).
         default_dialect: Dialect for clients that offer no subprotocol, or ``"auto"``.
         max_in_flight: Handler tasks per connection before the server stops reading.
+        max_calls: Handler tasks across all connections; past it, new calls get
+            :class:`ServerBusy` (-32001) at once (``None``: no server-wide cap).
         timeout: Default timeout of calls the server makes to clients.
         ack_timeout: How long ``message.reply()`` waits for a v2 acknowledgement.
         max_size: Largest incoming message in bytes (larger closes with 1009).
@@ -88,6 +90,7 @@ class Server:
         port: int = 8765,
         default_dialect: str = "auto",
         max_in_flight: int = 128,
+        max_calls: int | None = 4096,
         timeout: float | None = 30.0,
         ack_timeout: float = 30.0,
         max_size: int | None = 2**20,
@@ -115,6 +118,7 @@ class Server:
             "max_in_flight": max_in_flight,
             "max_batch": max_batch,
             "interceptors": tuple(interceptors),
+            "budget": None if max_calls is None else CallBudget(max_calls),
         }
         self.origins = origins
         self.authenticate = authenticate
