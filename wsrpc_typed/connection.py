@@ -478,7 +478,7 @@ class Connection:
                     event = decode(frame)
                     if not self._spoken.is_set():
                         self._spoken.set()
-                    reply = await self._dispatch(event)
+                    reply = self._dispatch(event)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a bug of ours must not end the connection
@@ -497,10 +497,11 @@ class Connection:
             if self._closed is None:  # pragma: no cover - defensive
                 self._teardown(ConnectionClosed("connection closed"))
 
-    async def _dispatch(self, event: Any) -> bytes | None:
+    def _dispatch(self, event: Any) -> bytes | None:
+        """Route one event; return the frame to send back, if any."""
         kind = type(event)
         if kind is Request:
-            outgoing = await self._serve(event, event.id, event.timeout, event.credit)
+            outgoing = self._serve(event, event.id, event.timeout, event.credit)
             return None if outgoing is None else self.dialect.encode(outgoing)
         if kind is StreamItem:
             incoming = self._in_streams.get(_key(event.id))
@@ -520,7 +521,7 @@ class Connection:
         if kind is Response or kind is ErrorResponse:
             return self._settle(event)
         if kind is Notification:
-            await self._serve(event, NO_REPLY)
+            self._serve(event, NO_REPLY)
             return None
         if kind is Acknowledge:
             waiter = self._acks.pop(_key(event.id), None)
@@ -565,16 +566,34 @@ class Connection:
 
     # -- serving requests ----------------------------------------------------------
 
-    async def _serve(
+    def _serve(
         self,
         call: Request | Notification,
         id_: Any,
         timeout: float | None = None,
         credit: int | None = None,
-        *,
-        spawn: bool = True,
     ) -> Outgoing | None:
-        """Answer one request (or run one notification); None when a task took it over."""
+        """Answer one request (or run one notification) now, or hand it to a task (None)."""
+        prepared = self._prepare(call, id_, timeout, credit)
+        if type(prepared) is not tuple:
+            return prepared  # type: ignore[return-value]
+        method, kwargs, deadline = prepared
+        if method.inline and not self._interceptors:
+            return self._answer_inline(method, kwargs, id_)
+        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_)
+        return None
+
+    def _prepare(
+        self,
+        call: Request | Notification,
+        id_: Any,
+        timeout: float | None,
+        credit: int | None,
+    ) -> tuple[Method, dict[str, Any], float | None] | Outgoing | None:
+        """Route and validate a call: the method, its arguments and its deadline, or the reply.
+
+        Seed-style handlers and streams are handed to their task here (None).
+        """
         name = call.method
         if self._handlers:
             handler = self._handlers.get(name)
@@ -587,14 +606,27 @@ class Connection:
             if id_ is NO_REPLY:
                 return None
             return _error_reply(MethodNotFound(f"Method not found: {name}"), id_, name)
+        refusal: RpcError | None = None
         if self._draining:
-            return None if id_ is NO_REPLY else _error_reply(ShuttingDown(), id_, name)
-        if method.scopes and not method.scopes <= self._scopes:
+            refusal = ShuttingDown()
+        elif method.scopes and not method.scopes <= self._scopes:
             missing = ", ".join(sorted(method.scopes - self._scopes))
             refusal = Forbidden(f"{name!r} requires the scopes: {missing}")
+        elif timeout is not None and timeout <= 0:
+            refusal = DeadlineExceeded()
+        elif method.stream and (id_ is NO_REPLY or credit is None):
+            refusal = InvalidRequest(
+                f"{name!r} streams its result: call it as a stream (a JSON-RPC request "
+                'with a "credit" member)'
+            )
+        elif (
+            not method.inline
+            and self._budget is not None
+            and self._budget.used >= self._budget.limit
+        ):
+            refusal = ServerBusy()
+        if refusal is not None:
             return None if id_ is NO_REPLY else _error_reply(refusal, id_, name)
-        if timeout is not None and timeout <= 0:
-            return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, name)
         try:
             kwargs = method.validate(call.params)
         except InvalidParams as exc:
@@ -603,22 +635,44 @@ class Connection:
         if method.context_param is not None:
             request_id = None if id_ is NO_REPLY else id_
             kwargs[method.context_param] = Context(self, name, request_id, deadline)
-        budget = self._budget
-        if budget is not None and not method.inline and budget.used >= budget.limit:
-            return None if id_ is NO_REPLY else _error_reply(ServerBusy(), id_, name)
         if method.stream:
-            if id_ is NO_REPLY or credit is None:
-                error = InvalidRequest(
-                    f"{name!r} streams its result: call it as a stream (a JSON-RPC request "
-                    'with a "credit" member)'
-                )
-                return None if id_ is NO_REPLY else _error_reply(error, id_, name)
             self._spawn(self._produce(method, kwargs, id_, deadline, OutStream(credit)), id_)
             return None
-        if (method.inline and not self._interceptors) or not spawn:
-            return await self._answer(method, kwargs, id_, deadline)
-        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_)
-        return None
+        return method, kwargs, deadline
+
+    def _answer_inline(self, method: Method, kwargs: dict[str, Any], id_: Any) -> Outgoing | None:
+        """Run a handler that cannot suspend, right here, and return its reply."""
+        try:
+            if method.is_async:
+                coroutine = method.func(**kwargs)
+                try:
+                    coroutine.send(None)
+                except StopIteration as stop:
+                    result = stop.value
+                else:  # pragma: no cover - excluded by Method.inline (no YIELD_VALUE)
+                    coroutine.close()
+                    raise RuntimeError(f"{method.name!r} suspended although it has no await")
+            else:
+                result = method.func(**kwargs)
+            if id_ is NO_REPLY:
+                return None
+            return Response(id_, (method.dump_result(result),), method.name)
+        except Exception as exc:
+            return self._failure(exc, method, id_, None)
+
+    def _failure(
+        self, exc: Exception, method: Method, id_: Any, deadline: float | None
+    ) -> ErrorResponse | None:
+        """The reply to a handler that raised: its RpcError, a deadline, or an opaque error."""
+        if isinstance(exc, RpcError):
+            return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
+        if (
+            isinstance(exc, TimeoutError)
+            and deadline is not None
+            and asyncio.get_running_loop().time() >= deadline
+        ):
+            return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, method.name)
+        return self._internal_error(exc, id_, method.name)
 
     async def _invoke(self, method: Method, kwargs: dict[str, Any], deadline: float | None) -> Any:
         if method.is_async:
@@ -627,8 +681,8 @@ class Connection:
             call = asyncio.to_thread(method.func, **kwargs)
         else:
             return method.func(**kwargs)
-        if deadline is None:
-            return await call
+        if deadline is None or method.inline:
+            return await call  # a handler that cannot suspend cannot be interrupted either
         async with asyncio.timeout_at(deadline):
             return await call
 
@@ -650,16 +704,8 @@ class Connection:
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)
-        except RpcError as exc:
-            return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
-        except TimeoutError as exc:
-            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                return (
-                    None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, method.name)
-                )
-            return self._internal_error(exc, id_, method.name)
         except Exception as exc:
-            return self._internal_error(exc, id_, method.name)
+            return self._failure(exc, method, id_, deadline)
 
     async def _produce(
         self,
@@ -687,13 +733,6 @@ class Connection:
                     )
                     out.spent()
             reply: Outgoing | None = Response(id_, (None,), method.name)
-        except RpcError as exc:
-            reply = _error_reply(exc, id_, method.name)
-        except TimeoutError as exc:
-            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                reply = _error_reply(DeadlineExceeded(), id_, method.name)
-            else:
-                reply = self._internal_error(exc, id_, method.name)
         except ConnectionClosed:
             return
         except asyncio.CancelledError:
@@ -704,7 +743,7 @@ class Connection:
                     await items.athrow(asyncio.CancelledError())
             raise
         except Exception as exc:
-            reply = self._internal_error(exc, id_, method.name)
+            reply = self._failure(exc, method, id_, deadline)
         finally:
             await items.aclose()
             if key is not None:
@@ -732,14 +771,16 @@ class Connection:
     async def _serve_batch(self, batch: Batch) -> None:
         async def one(item: Any) -> Outgoing | None:
             kind = type(item)
-            if kind is Request:
-                return await self._serve(item, item.id, item.timeout, spawn=False)
-            if kind is Notification:
-                await self._serve(item, NO_REPLY, spawn=False)
-            elif kind is Malformed:
+            if kind is Request or kind is Notification:
+                id_ = item.id if kind is Request else NO_REPLY
+                prepared = self._prepare(item, id_, getattr(item, "timeout", None), None)
+                if type(prepared) is not tuple:
+                    return prepared  # type: ignore[return-value]
+                method, kwargs, deadline = prepared
+                return await self._answer(method, kwargs, id_, deadline)
+            if kind is Malformed:
                 return item.reply  # type: ignore[no-any-return]
-            else:
-                self._settle(item)
+            self._settle(item)
             return None
 
         # Items run concurrently (gather gives each a task) and the reply to the
