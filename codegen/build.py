@@ -11,47 +11,54 @@ Rules of this module:
   unchanged). Two methods or two params that map to the same Python name are
   rejected with a message naming both.
 * Output depends on the spec only: everything is visited in sorted order.
+* One builder, two kinds of module: the client (the server's methods, plus the
+  handlers Protocol and registration helper of the peer methods when the
+  document declares any, see :mod:`codegen.handlers`) and the peer stub (the
+  peer methods, called through a server-side ``Connection``).
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
 import keyword
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from pydantic import BaseModel
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from wsrpc_typed.schema import ApiSpec, ErrorSpec, MethodSpec, SchemaError
 
+from .definitions import CodegenError, DefinitionsBuilder, Namespace, is_enum, is_model, scalar
+from .definitions import class_name as definition_class_name
+from .handlers import handlers_protocol, registration
 from .ir import (
     ClientClass,
     ClientMethod,
-    EnumClass,
-    EnumMember,
     ErrorClass,
-    ModelClass,
-    ModelField,
     Module,
 )
-from .pyexpr import Group, bytes_literal, docstring, identifier, layout, py_literal
+from .pyexpr import Group, docstring, identifier, layout, py_literal
 from .types import FIELD_KEYS, TypeMapper
 
-__all__ = ["CodegenError", "build_module"]
+__all__ = ["CodegenError", "MethodParts", "Mode", "build_module", "handlers_class_name"]
 
 _DEFS = "#/$defs/"
 _RUNTIME = (
     "BaseModel",
     "Client",
     "ConfigDict",
+    "Connection",
     "Field",
     "RemoteMethod",
     "RemoteStream",
+    "Router",
     "RpcError",
 )
-_TYPING = ("Annotated", "Any", "Final", "Literal")
+_TYPING = ("Annotated", "Any", "Final", "Literal", "Protocol")
+#: The registration helper's name in a client module with peer methods.
+REGISTER = "register_handlers"
+#: ``client``: the server's methods (+ handlers of the peer methods); ``peer``: the peer methods.
+Mode = Literal["client", "peer"]
 _STDLIB_MODULES = ("datetime", "decimal", "enum", "uuid")
 #: Names a generated class may not take: imports, builtins used in annotations, `deprecated`.
 _TAKEN = frozenset(
@@ -65,189 +72,110 @@ _TAKEN = frozenset(
         *dir(builtins),
     }
 )
-_MODEL_ATTRIBUTES = frozenset(dir(BaseModel))
 
 
-class CodegenError(SchemaError):
-    """The schema cannot be turned into a client; the message says where and why."""
+def handlers_class_name(class_name: str) -> str:
+    """The handlers Protocol's default name: ``ChatClient`` -> ``ChatHandlers``."""
+    base = class_name.removesuffix("Client") or class_name
+    return f"{base}Handlers"
 
 
-def _class_name(key: str) -> str:
-    # "Span-Input" -> "SpanInput", "pkg__mod__Point" -> "pkg__mod__Point".
-    parts = re.split(r"[^0-9A-Za-z_]+", key)
-    name = "".join(p[:1].upper() + p[1:] for p in parts if p) or "Model"
-    return name.lstrip("_") or "Model"
+@dataclass(frozen=True, slots=True)
+class MethodParts:
+    """A method's signature pieces, shared by client methods, Protocol methods and wrappers.
+
+    Attributes:
+        spec: The method.
+        name: Its Python name.
+        params: ``name: type = default`` of each param, by Python name.
+        wire_params: The same by wire name (``None``: a wire name is not a Python name).
+        param_types: ``"wire": type`` of each param.
+        call_args: ``"wire": name`` of each param.
+        keywords: ``name=wire`` of each param (calling by Python name from wire names).
+        receiver: The name of ``self`` (``self_`` when a param is called ``self``).
+        result: The result (item) type.
+        doc: The docstring text (description and declared errors), if any.
+    """
+
+    spec: MethodSpec
+    name: str
+    params: tuple[str, ...]
+    wire_params: tuple[str, ...] | None
+    param_types: tuple[str, ...]
+    call_args: tuple[str, ...]
+    keywords: tuple[str, ...]
+    receiver: str
+    result: str
+    doc: str | None
 
 
-class _Namespace:
-    """Module-level names handed out so far."""
-
-    def __init__(self, taken: Iterable[str]) -> None:
-        self._taken = set(taken)
-
-    def claim(self, wanted: str) -> str:
-        name = identifier(wanted)
-        candidate, n = name, 1
-        while candidate in self._taken:
-            n += 1
-            candidate = f"{name}{n}"
-        self._taken.add(candidate)
-        return candidate
-
-
-def _is_enum(schema: Mapping[str, Any]) -> bool:
-    return "enum" in schema and "properties" not in schema
-
-
-def _is_model(schema: Mapping[str, Any]) -> bool:
-    return schema.get("type") == "object" and (
-        "properties" in schema or schema.get("additionalProperties") is not True
-    )
+def _reachable(spec: ApiSpec, methods: Iterable[MethodSpec]) -> set[str]:
+    # The definitions the given methods use, directly or through other definitions.
+    found: set[str] = set()
+    todo: list[Any] = []
+    for method in methods:
+        todo += [p.schema for p in method.params] + [method.result]
+        todo += [e.data for e in method.errors if e.data is not None]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_DEFS):
+                key = ref[len(_DEFS) :]
+                if key not in found and key in spec.defs:
+                    found.add(key)
+                    todo.append(spec.defs[key])
+            todo += list(node.values())
+        elif isinstance(node, list):
+            todo += node
+    return found
 
 
-def _member_name(value: Any) -> str:
-    if isinstance(value, str):
-        text = re.sub(r"\W+", "_", value, flags=re.ASCII).strip("_").upper()
-        if not text or text[0].isdigit():
-            text = "V_" + text
-        return text
-    if isinstance(value, bool) or value is None:
-        return str(value).upper()
-    return "VALUE_" + str(value).replace("-", "MINUS_").replace(".", "_")
-
-
-class _Builder:
-    def __init__(self, spec: ApiSpec, class_name: str) -> None:
+class _Builder(DefinitionsBuilder):
+    def __init__(
+        self, spec: ApiSpec, class_name: str, mode: Mode = "client", handlers_name: str = ""
+    ) -> None:
         self.spec = spec
-        if not class_name.isidentifier() or keyword.iskeyword(class_name):
-            raise CodegenError(f"--class-name {class_name!r} is not a Python identifier")
-        if class_name in _TAKEN:
-            raise CodegenError(
-                f"--class-name {class_name!r} would shadow a name the module imports; pick another"
-            )
+        self.mode = mode
+        self.methods = spec.methods if mode == "client" else spec.peer_methods
+        # The peer methods the client implements (handlers Protocol, registration helper).
+        self.peers = spec.peer_methods if mode == "client" else ()
+        self.handlers_name = handlers_name or handlers_class_name(class_name)
+        api_names = {"--class-name": class_name}
+        if self.peers:
+            api_names["--handlers-name"] = self.handlers_name
+        for option, name in api_names.items():
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise CodegenError(f"{option} {name!r} is not a Python identifier")
+            if name in _TAKEN or name == REGISTER:
+                raise CodegenError(
+                    f"{option} {name!r} would shadow a name the module imports or defines; "
+                    "pick another"
+                )
+        if self.peers and self.handlers_name == class_name:
+            raise CodegenError(f"--handlers-name and --class-name are both {class_name!r}")
         self.class_name = class_name
-        self.namespace = _Namespace({*_TAKEN, class_name})
+        reserved = {*_TAKEN, class_name}
+        if self.peers:
+            reserved |= {self.handlers_name, REGISTER}
+        self.namespace = Namespace(reserved)
         self.names: dict[str, str] = {}
         aliases: dict[str, Mapping[str, Any]] = {}
+        used = (
+            set(spec.defs) if mode == "client" else _reachable(spec, self.methods)
+        )  # a peer stub carries only the definitions its methods use
         for key, schema in sorted(spec.defs.items()):
-            if _is_enum(schema) or _is_model(schema):
-                self.names[key] = self.namespace.claim(_class_name(key))
+            if key not in used and (is_enum(schema) or is_model(schema)):
+                continue
+            if is_enum(schema) or is_model(schema):
+                self.names[key] = self.namespace.claim(definition_class_name(key))
             else:
                 aliases[key] = schema
         self.types = TypeMapper(self.names, aliases)
         self.errors = {
-            e.name: e for m in spec.methods for e in m.errors
+            e.name: e for m in (*self.methods, *self.peers) for e in m.errors
         }  # unique by name (the schema names errors by class)
         self.error_names = {name: self.namespace.claim(name) for name in sorted(self.errors)}
-
-    # -- definitions ------------------------------------------------------------
-
-    def enum_class(self, key: str, schema: Mapping[str, Any]) -> EnumClass:
-        members, used = [], set()
-        for value in schema["enum"]:
-            name = _member_name(value)
-            candidate, n = name, 1
-            while candidate in used or candidate.startswith("_"):
-                n += 1
-                candidate = f"{name}_{n}"
-            used.add(candidate)
-            members.append(EnumMember(candidate, py_literal(value)))
-        self.types.imports.add("enum")
-        return EnumClass(
-            self.names[key], self._doc(schema.get("description"), "    "), tuple(members)
-        )
-
-    def model_class(self, key: str, schema: Mapping[str, Any]) -> ModelClass:
-        name = self.names[key]
-        config: list[str] = []
-        if schema.get("title", name) != name:
-            config.append(f"title={py_literal(schema['title'])}")
-        extra = schema.get("additionalProperties")
-        if extra is False:
-            config.append('extra="forbid"')
-        elif extra is True and "properties" in schema:
-            config.append('extra="allow"')
-        elif isinstance(extra, Mapping):
-            raise CodegenError(
-                f"definition {key!r}: typed additionalProperties on a model is not supported"
-            )
-        fields, aliased = [], False
-        required = set(schema.get("required", ()))
-        taken: dict[str, str] = {}
-        for prop, sub in schema.get("properties", {}).items():
-            attr = identifier(prop, reserved=_MODEL_ATTRIBUTES)
-            if attr.startswith("_") or attr.startswith("model_"):
-                attr = "field" + attr if attr.startswith("_") else "field_" + attr
-            if attr in taken:
-                raise CodegenError(
-                    f"definition {key!r}: properties {taken[attr]!r} and {prop!r} both map to "
-                    f"the Python name {attr!r}"
-                )
-            taken[attr] = prop
-            aliased = aliased or attr != prop
-            fields.append(self.model_field(key, attr, prop, sub, prop in required))
-        if aliased:
-            config.append("populate_by_name=True")
-        if any(_is_base64(sub) for sub in schema.get("properties", {}).values()):
-            config += ['ser_json_bytes="base64"', 'val_json_bytes="base64"']
-        config_lines: tuple[str, ...] = ()
-        if config:
-            self.types.imports.add("stubs.ConfigDict")
-            config_lines = tuple(
-                layout(Group("model_config = ConfigDict", "(", tuple(config), ")"), "    ")
-            )
-        self.types.imports.add("stubs.BaseModel")
-        return ModelClass(
-            name, self._doc(schema.get("description"), "    "), config_lines, tuple(fields)
-        )
-
-    def model_field(
-        self, key: str, attr: str, prop: str, schema: Mapping[str, Any], required: bool
-    ) -> ModelField:
-        annotation = self.types.expr({k: v for k, v in schema.items() if k not in FIELD_KEYS})
-        kwargs: list[str] = []
-        has_default = "default" in schema and not required
-        if has_default:
-            kwargs.append(f"default={self._value(schema['default'], schema)}")
-            if _needs_validation(schema["default"], schema):
-                kwargs.append("validate_default=True")
-        if attr != prop:
-            kwargs.append(f"alias={py_literal(prop)}")
-        title = schema.get("title")
-        default_title = prop.title().replace("_", " ")
-        if title is not None and (title != default_title or attr != prop):
-            kwargs.append(f"title={py_literal(title)}")
-        for meta in ("description", "deprecated", "examples"):
-            if meta in schema:
-                kwargs.append(f"{meta}={py_literal(schema[meta])}")
-        head = f"{attr}: {annotation}"
-        if has_default and len(kwargs) == 1 and _scalar(schema["default"]):
-            return ModelField((f"    {head} = {self._value(schema['default'], schema)}",))
-        if not kwargs:
-            return ModelField((f"    {head}",))
-        self.types.imports.add("stubs.Field")
-        return ModelField(tuple(layout(Group(f"{head} = Field", "(", tuple(kwargs), ")"), "    ")))
-
-    def _value(self, value: Any, schema: Mapping[str, Any]) -> str:
-        """A default as Python source: enum members by name, typed strings (bytes, decimals,
-        dates, UUIDs) as values of their type, other JSON values as literals."""
-        fmt = schema.get("format")
-        if isinstance(value, str) and fmt in _TYPED_STRINGS:
-            if fmt == "base64url":
-                return bytes_literal(base64.urlsafe_b64decode(value.encode()))
-            if fmt == "binary":
-                return bytes_literal(value.encode())
-            module, constructor = _TYPED_STRINGS[fmt]
-            self.types.imports.add(module)
-            return f"{constructor}({py_literal(value)})"
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEFS):
-            target = self.spec.defs.get(ref[len(_DEFS) :], {})
-            if _is_enum(target) and value in target["enum"]:
-                enum_ir = self.enum_class(ref[len(_DEFS) :], target)
-                member = enum_ir.members[list(target["enum"]).index(value)]
-                return f"{enum_ir.name}.{member.name}"
-        return py_literal(value)
 
     # -- errors -------------------------------------------------------------------
 
@@ -256,7 +184,7 @@ class _Builder:
         if error.data is not None:
             ref = error.data.get("$ref")
             key = ref[len(_DEFS) :] if isinstance(ref, str) and ref.startswith(_DEFS) else None
-            if key is None or key not in self.names or not _is_model(self.spec.defs[key]):
+            if key is None or key not in self.names or not is_model(self.spec.defs[key]):
                 raise CodegenError(
                     f"error {error.name!r}: its data must be a model ($ref to an object in $defs)"
                 )
@@ -274,7 +202,8 @@ class _Builder:
 
     # -- methods ------------------------------------------------------------------
 
-    def client_method(self, method: MethodSpec, used: dict[str, str]) -> ClientMethod:
+    def parts(self, method: MethodSpec, used: dict[str, str]) -> MethodParts:
+        """Names, types and defaults of ``method``'s signature (``used``: Python method names)."""
         name = identifier(method.name, reserved=frozenset({"_connection"}))
         if name.startswith("__"):
             name = name.lstrip("_") or "call"
@@ -284,10 +213,11 @@ class _Builder:
                 f"name {name!r}; rename one on the server"
             )
         used[name] = method.name
-        constant = self.namespace.claim("_" + re.sub(r"\W", "_", method.name).upper())
         params: list[str] = []
+        wire_params: list[str] | None = []
         param_types: list[str] = []
         call_args: list[str] = []
+        keywords: list[str] = []
         taken: dict[str, str] = {}
         for param in method.params:
             attr = identifier(param.name)
@@ -301,29 +231,61 @@ class _Builder:
             annotation = self.types.expr(type_schema)
             if "default" in param.schema and not param.required:
                 default = param.schema["default"]
-                if not _scalar(default) and "$ref" not in param.schema:
+                if not scalar(default) and "$ref" not in param.schema:
                     raise CodegenError(
                         f"method {method.name!r}, param {param.name!r}: its default "
                         f"{default!r} is not a scalar; generated signatures support None, "
                         "bool, number, string and enum defaults"
                     )
-                params.append(f"{attr}: {annotation} = {self._value(default, param.schema)}")
+                tail = f": {annotation} = {self._value(default, param.schema)}"
             elif not param.required:
                 raise CodegenError(
                     f"method {method.name!r}, param {param.name!r}: optional without a default"
                 )
             else:
-                params.append(f"{attr}: {annotation}")
+                tail = f": {annotation}"
+            params.append(attr + tail)
+            if wire_params is not None and param.name.isidentifier():
+                if keyword.iskeyword(param.name):
+                    wire_params = None
+                else:
+                    wire_params.append(param.name + tail)
+            else:
+                wire_params = None
             param_types.append(f"{py_literal(param.name)}: {annotation}")
             call_args.append(f"{py_literal(param.name)}: {attr}")
+            keywords.append(f"{attr}={param.name}")
         receiver = "self"
         while receiver in taken:
             receiver += "_"
-        result = self.types.expr(method.result)
+        doc = method.description or ""
+        if method.errors:
+            raises = "\n".join(
+                f"    {self.error_names[e.name]}: {e.message}" for e in method.errors
+            )
+            doc = f"{doc}\n\nRaises:\n{raises}" if doc else f"Raises:\n{raises}"
+        return MethodParts(
+            spec=method,
+            name=name,
+            params=tuple(params),
+            wire_params=None if wire_params is None else tuple(wire_params),
+            param_types=tuple(param_types),
+            call_args=tuple(call_args),
+            keywords=tuple(keywords),
+            receiver=receiver,
+            result=self.types.expr(method.result),
+            doc=doc or None,
+        )
+
+    def client_method(self, parts: MethodParts) -> list[ClientMethod]:
+        """The client (or peer stub) method for ``parts``; in a peer stub, a method with
+        no result also gets a ``notify_`` twin that sends it as a notification."""
+        method, name, receiver, result = parts.spec, parts.name, parts.receiver, parts.result
+        constant = self.namespace.claim("_" + re.sub(r"\W", "_", method.name).upper())
         error_names = [self.error_names[e.name] for e in method.errors]
         args: list[str | Group] = [
             py_literal(method.name),
-            Group("", "{", tuple(param_types), "}"),
+            Group("", "{", parts.param_types, "}"),
             result,
         ]
         if error_names:
@@ -333,47 +295,66 @@ class _Builder:
         constant_lines = layout(
             Group(f"{constant}: Final = {helper}[{result}]", "(", tuple(args), ")"), ""
         )
-        signature_items = (receiver, *(("*", *params) if params else ()))
+        signature_items = (receiver, *(("*", *parts.params) if parts.params else ()))
         if method.stream:
             # A plain def that returns the helper's async generator: iterate it directly.
             self.types.imports.add("collections.abc.AsyncIterator")
             head, returns, call = f"def {name}", f"AsyncIterator[{result}]", "return "
         else:
             head, returns, call = f"async def {name}", result, "return await "
-        signature = layout(
-            Group(head, "(", tuple(signature_items), ")", f" -> {returns}"), "    ", ":"
-        )
-        body = layout(
-            Group(
-                f"{call}{constant}",
-                "(",
-                (f"{receiver}._connection", Group("", "{", tuple(call_args), "}")),
-                ")",
-            ),
-            "        ",
-        )
+        connection_args = (f"{receiver}._connection", Group("", "{", parts.call_args, "}"))
         decorators: tuple[str, ...] = ()
         if method.deprecated:
             self.types.imports.add("stubs.deprecated")
             decorators = (f"    @deprecated({py_literal(f'{method.name} is deprecated')})",)
-        doc = method.description or ""
-        if method.errors:
-            raises = "\n".join(
-                f"    {self.error_names[e.name]}: {e.message}" for e in method.errors
+        methods = [
+            ClientMethod(
+                name=name,
+                constant=tuple(constant_lines),
+                decorators=decorators,
+                signature=tuple(
+                    layout(Group(head, "(", signature_items, ")", f" -> {returns}"), "    ", ":")
+                ),
+                docstring=self._doc(parts.doc, "        "),
+                body=tuple(
+                    layout(Group(f"{call}{constant}", "(", connection_args, ")"), "        ")
+                ),
             )
-            doc = f"{doc}\n\nRaises:\n{raises}" if doc else f"Raises:\n{raises}"
-        return ClientMethod(
-            name=name,
-            constant=tuple(constant_lines),
-            decorators=decorators,
-            signature=tuple(signature),
-            docstring=self._doc(doc or None, "        "),
-            body=tuple(body),
-        )
-
-    @staticmethod
-    def _doc(text: str | None, indent: str) -> str | None:
-        return None if text is None else docstring(text, indent)
+        ]
+        if self.mode == "peer" and not method.stream and result == "None":
+            twin = f"notify_{name}"
+            if twin in self.used:
+                raise CodegenError(
+                    f"method {method.name!r} is sent as a notification by {twin!r}, the Python "
+                    f"name of method {self.used[twin]!r}; rename one"
+                )
+            self.used[twin] = method.name
+            methods.append(
+                ClientMethod(
+                    name=twin,
+                    constant=(),
+                    decorators=decorators,
+                    signature=tuple(
+                        layout(
+                            Group(f"async def {twin}", "(", signature_items, ")", " -> None"),
+                            "    ",
+                            ":",
+                        )
+                    ),
+                    docstring=self._doc(
+                        f"Send ``{method.name}`` as a notification: no reply, no wait for the "
+                        "handler, no error back.",
+                        "        ",
+                    ),
+                    body=tuple(
+                        layout(
+                            Group(f"await {constant}.notify", "(", connection_args, ")"),
+                            "        ",
+                        )
+                    ),
+                )
+            )
+        return methods
 
     # -- the module ---------------------------------------------------------------
 
@@ -382,25 +363,55 @@ class _Builder:
         for key, schema in sorted(self.spec.defs.items()):
             if key not in self.names:
                 continue
-            if _is_enum(schema):
+            if is_enum(schema):
                 enums.append(self.enum_class(key, schema))
             else:
                 models.append(self.model_class(key, schema))
-        used: dict[str, str] = {}
-        methods = [self.client_method(m, used) for m in self.spec.methods]
+        self.used: dict[str, str] = {}
+        all_parts = [self.parts(m, self.used) for m in self.methods]
+        # Every Python name is decided before any twin name is checked against them.
+        methods = [cm for parts in all_parts for cm in self.client_method(parts)]
+        peer_parts = [self.parts(m, {}) for m in self.peers]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
-        self.types.imports.add("stubs.Client")
         spec = self.spec
+        if self.mode == "client":
+            self.types.imports.add("stubs.Client")
+            connection_type = "Client"
+            class_doc = (
+                f"Typed calls to {spec.title} (version {spec.version}).\n\n"
+                "Args:\n    connection: A connection from ``wsrpc_typed.connect(url)``."
+            )
+            module_doc = (
+                f"Typed client of {spec.title} (version {spec.version}), generated from its schema."
+            )
+            command = "client"
+        else:
+            self.types.imports.add("stubs.Connection")
+            connection_type = "Connection"
+            class_doc = (
+                f"Typed calls from the server of {spec.title} (version {spec.version}) to a "
+                "client.\n\nArgs:\n    connection: The client's connection (``ctx.peer`` in a "
+                "handler)."
+            )
+            module_doc = (
+                f"Server-side stub of {spec.title} (version {spec.version}): calls to its "
+                "clients.\n\nGenerated from the peer methods (``x-peer-methods``) of its schema."
+            )
+            command = "peer"
         client = ClientClass(
             name=self.class_name,
-            docstring=docstring(
-                f"Typed calls to {spec.title} (version {spec.version}).\n\n"
-                "Args:\n    connection: A connection from ``wsrpc_typed.connect(url)``.",
-                "    ",
-            ),
+            docstring=docstring(class_doc, "    "),
             receiver="self",
             methods=tuple(methods),
+            connection_type=connection_type,
         )
+        handlers = register = None
+        if peer_parts:
+            self.types.imports.update({"typing.Protocol", "stubs.Router"})
+            if any(p.spec.stream for p in peer_parts):
+                self.types.imports.add("collections.abc.AsyncIterator")
+            handlers = handlers_protocol(self.handlers_name, peer_parts, spec)
+            register = registration(REGISTER, self.handlers_name, peer_parts)
         imports = self.types.imports
         stdlib = [f"import {m}" for m in _STDLIB_MODULES if m in imports]
         if "collections.abc.AsyncIterator" in imports:
@@ -417,18 +428,15 @@ class _Builder:
         all_names = sorted(
             [self.class_name, *(e.name for e in enums), *(m.name for m in models)]
             + [e.name for e in errors]
+            + ([self.handlers_name, REGISTER] if peer_parts else [])
         )
         return Module(
             header=(
                 f"# Generated by wsrpc-gen {version}. DO NOT EDIT.",
                 f"# Schema: sha256:{schema_hash}",
-                "# Regenerate with `wsrpc-gen client SOURCE -o FILE` (see docs/codegen.md).",
+                f"# Regenerate with `wsrpc-gen {command} SOURCE -o FILE` (see docs/codegen.md).",
             ),
-            docstring=docstring(
-                f"Typed client of {spec.title} (version {spec.version}), generated from its "
-                "schema.",
-                "",
-            ),
+            docstring=docstring(module_doc, ""),
             imports=tuple(stdlib),
             runtime_import=tuple(runtime_import),
             all_names=tuple(all_names),
@@ -436,48 +444,32 @@ class _Builder:
             models=tuple(models),
             errors=tuple(errors),
             client=client,
+            handlers=handlers,
+            registration=register,
         )
 
 
-_TYPED_STRINGS = {
-    "base64url": ("", ""),
-    "binary": ("", ""),
-    "decimal": ("decimal", "decimal.Decimal"),
-    "date-time": ("datetime", "datetime.datetime.fromisoformat"),
-    "date": ("datetime", "datetime.date.fromisoformat"),
-    "time": ("datetime", "datetime.time.fromisoformat"),
-    "uuid": ("uuid", "uuid.UUID"),
-}
+def build_module(
+    spec: ApiSpec,
+    *,
+    class_name: str,
+    schema_hash: str,
+    version: str,
+    mode: Mode = "client",
+    handlers_name: str = "",
+) -> Module:
+    """Decide the whole client module (or, with ``mode="peer"``, peer stub) for ``spec``.
 
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
-
-
-def _needs_validation(value: Any, schema: Mapping[str, Any]) -> bool:
-    # A JSON object or array default of a model-typed field: validate it into the model.
-    return not _scalar(value) and "$ref" in schema
-
-
-def _is_base64(schema: Any) -> bool:
-    if isinstance(schema, Mapping):
-        if schema.get("format") == "base64url":
-            return True
-        return any(_is_base64(v) for k, v in schema.items() if k not in FIELD_KEYS)
-    if isinstance(schema, list):
-        return any(_is_base64(v) for v in schema)
-    return False
-
-
-def build_module(spec: ApiSpec, *, class_name: str, schema_hash: str, version: str) -> Module:
-    """Decide the whole client module for ``spec``.
+    Args:
+        handlers_name: The handlers Protocol's name (default: from ``class_name``,
+            see :func:`handlers_class_name`); only used when ``spec`` has peer methods.
 
     Raises:
         CodegenError: a name cannot be given without a collision, or the schema
             uses a construct the generator cannot reproduce.
     """
     try:
-        return _Builder(spec, class_name).module(schema_hash, version)
+        return _Builder(spec, class_name, mode, handlers_name).module(schema_hash, version)
     except CodegenError:
         raise
     except SchemaError as exc:

@@ -19,7 +19,7 @@ from wsrpc_typed.errors import WsrpcError
 from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
 
 from .diff import diff_specs
-from .generate import DEFAULT_CLASS_NAME, generate_client
+from .generate import DEFAULT_CLASS_NAME, DEFAULT_PEER_CLASS_NAME, generate_client, generate_peer
 from .loaders import document_from_source, load_spec, spec_from_document
 
 __all__ = ["app", "main"]
@@ -107,11 +107,42 @@ def client(
     class_name: Annotated[
         str, typer.Option("--class-name", help="Name of the generated client class.")
     ] = DEFAULT_CLASS_NAME,
+    handlers_name: Annotated[
+        str,
+        typer.Option(
+            "--handlers-name",
+            help="Name of the Protocol of the peer methods (default: CLASS_NAME without "
+            "'Client', plus 'Handlers').",
+        ),
+    ] = "",
     check: CheckOpt = False,
 ) -> None:
-    """Generate a typed Python client module from a schema document."""
+    """Generate a typed Python client module from a schema document.
+
+    When the document declares peer methods, the module also has a Protocol of the
+    handlers the client implements and register_handlers(router, handlers).
+    """
     try:
-        text = generate_client(document_from_source(source), class_name=class_name)
+        text = generate_client(
+            document_from_source(source), class_name=class_name, handlers_name=handlers_name
+        )
+    except WsrpcError as exc:
+        raise _fail(str(exc)) from None
+    _emit(text, output, check)
+
+
+@app.command()
+def peer(
+    source: SourceArg,
+    output: OutputOpt = None,
+    class_name: Annotated[
+        str, typer.Option("--class-name", help="Name of the generated peer class.")
+    ] = DEFAULT_PEER_CLASS_NAME,
+    check: CheckOpt = False,
+) -> None:
+    """Generate the server-side stub that calls the peer methods a schema declares."""
+    try:
+        text = generate_peer(document_from_source(source), class_name=class_name)
     except WsrpcError as exc:
         raise _fail(str(exc)) from None
     _emit(text, output, check)

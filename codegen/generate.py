@@ -7,15 +7,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from wsrpc_typed import __version__
-from wsrpc_typed.schema import ApiSpec, openrpc_document, render_json
+from wsrpc_typed.schema import ApiSpec, SchemaError, openrpc_document, render_json
 
 from .build import build_module
 from .loaders import spec_from_document
 from .render import render_module
 
-__all__ = ["DEFAULT_CLASS_NAME", "generate_client", "schema_hash"]
+__all__ = [
+    "DEFAULT_CLASS_NAME",
+    "DEFAULT_PEER_CLASS_NAME",
+    "generate_client",
+    "generate_peer",
+    "schema_hash",
+]
 
 DEFAULT_CLASS_NAME = "ApiClient"
+DEFAULT_PEER_CLASS_NAME = "ApiPeer"
 
 
 def schema_hash(spec: ApiSpec) -> str:
@@ -24,8 +31,14 @@ def schema_hash(spec: ApiSpec) -> str:
     return hashlib.sha256(render_json(openrpc_document(spec)).encode()).hexdigest()
 
 
-def generate_client(document: Mapping[str, Any], *, class_name: str = DEFAULT_CLASS_NAME) -> str:
+def generate_client(
+    document: Mapping[str, Any], *, class_name: str = DEFAULT_CLASS_NAME, handlers_name: str = ""
+) -> str:
     """The source of a typed client module for a schema document (JSON Schema or OpenRPC).
+
+    When the document declares peer methods (``x-peer-methods``), the module also
+    has the handlers Protocol (``handlers_name``, default ``ChatClient`` ->
+    ``ChatHandlers``) and ``register_handlers(router, handlers)``.
 
     Raises:
         wsrpc_typed.schema.SchemaError: the document is not a schema document.
@@ -34,6 +47,38 @@ def generate_client(document: Mapping[str, Any], *, class_name: str = DEFAULT_CL
     """
     spec = spec_from_document(document)
     module = build_module(
-        spec, class_name=class_name, schema_hash=schema_hash(spec), version=__version__
+        spec,
+        class_name=class_name,
+        schema_hash=schema_hash(spec),
+        version=__version__,
+        handlers_name=handlers_name,
+    )
+    return render_module(module)
+
+
+def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER_CLASS_NAME) -> str:
+    """The source of the server-side stub that calls a document's peer methods.
+
+    Its class wraps a server-side :class:`~wsrpc_typed.Connection` (``ctx.peer``)
+    with one typed ``async def`` per peer method, plus ``notify_<name>`` for
+    methods without a result. It carries the models and errors those methods use.
+
+    Raises:
+        wsrpc_typed.schema.SchemaError: the document is not a schema document, or
+            declares no peer methods.
+        codegen.build.CodegenError: as :func:`generate_client`.
+    """
+    spec = spec_from_document(document)
+    if not spec.peer_methods:
+        raise SchemaError(
+            "the document declares no peer methods (x-peer-methods); declare them with "
+            "@router.peer.method"
+        )
+    module = build_module(
+        spec,
+        class_name=class_name,
+        schema_hash=schema_hash(spec),
+        version=__version__,
+        mode="peer",
     )
     return render_module(module)

@@ -1,4 +1,4 @@
-"""Stage 2's output: the immutable intermediate representation of a client module.
+"""Stage 2's output: the immutable intermediate representation of a generated module.
 
 Every name, type expression, import, default and line break of the generated
 module is decided when the IR is built (:mod:`codegen.build`); the templates
@@ -15,9 +15,12 @@ __all__ = [
     "EnumClass",
     "EnumMember",
     "ErrorClass",
+    "HandlerMethod",
+    "HandlersProtocol",
     "ModelClass",
     "ModelField",
     "Module",
+    "Registration",
 ]
 
 
@@ -86,6 +89,41 @@ class ClientClass:
     docstring: str
     receiver: str
     methods: tuple[ClientMethod, ...]
+    connection_type: str = "Client"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerMethod:
+    """One method of the handlers Protocol: its signature and docstring (its whole body)."""
+
+    signature: tuple[str, ...]
+    docstring: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandlersProtocol:
+    """The ``typing.Protocol`` of the peer methods a client implements."""
+
+    name: str
+    docstring: str
+    methods: tuple[HandlerMethod, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The function that registers an implementation of the Protocol in a client router.
+
+    Attributes:
+        signature: Its ``def`` line(s).
+        docstring: Its docstring.
+        wrappers: Lines of each nested handler (typed as the schema says) it registers.
+        adds: The ``router.add(...)`` lines.
+    """
+
+    signature: tuple[str, ...]
+    docstring: str
+    wrappers: tuple[tuple[str, ...], ...]
+    adds: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +139,5 @@ class Module:
     models: tuple[ModelClass, ...]
     errors: tuple[ErrorClass, ...]
     client: ClientClass
+    handlers: HandlersProtocol | None = None
+    registration: Registration | None = None

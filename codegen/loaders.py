@@ -1,5 +1,8 @@
 """Stage 1: load a schema document, wherever it lives, into an :class:`ApiSpec`.
 
+A document's ``x-peer-methods`` (the methods the server calls on its clients)
+are read into :attr:`ApiSpec.peer_methods`.
+
 A source is ``pkg.module:attr`` (a :class:`~wsrpc_typed.Router`), a ``ws://``
 or ``wss://`` URL of a live server (asked ``rpc.discover``), or the path of a
 schema document (JSON Schema or OpenRPC, as ``wsrpc-gen schema`` writes them).
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +126,21 @@ def spec_from_document(document: Mapping[str, Any]) -> ApiSpec:
 
 def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
     components = document.get("components", {})
-    error_objects = components.get("errors", {})
+    info = document.get("info", {})
+    return ApiSpec(
+        title=info.get("title", DEFAULT_TITLE),
+        version=info.get("version", DEFAULT_VERSION),
+        methods=_openrpc_methods(document["methods"], document),
+        defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
+        peer_methods=_openrpc_methods(document.get("x-peer-methods", ()), document),
+    )
+
+
+def _openrpc_methods(objects: Iterable[Any], document: Mapping[str, Any]) -> tuple[MethodSpec, ...]:
+    error_objects = document.get("components", {}).get("errors", {})
     details = document.get("x-error-details", {})
     methods = []
-    for obj in document["methods"]:
+    for obj in objects:
         errors = []
         for ref in obj.get("errors", ()):
             if "$ref" in ref:
@@ -163,18 +177,22 @@ def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
                 scopes=tuple(obj.get("x-scopes", ())),
             )
         )
-    info = document.get("info", {})
-    return ApiSpec(
-        title=info.get("title", DEFAULT_TITLE),
-        version=info.get("version", DEFAULT_VERSION),
-        methods=tuple(sorted(methods, key=lambda m: m.name)),
-        defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
-    )
+    return tuple(sorted(methods, key=lambda m: m.name))
 
 
 def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
+    return ApiSpec(
+        title=document.get("title", DEFAULT_TITLE),
+        version=document.get("x-version", DEFAULT_VERSION),
+        methods=_jsonschema_methods(document.get("properties", {})),
+        defs=dict(document.get("$defs", {})),
+        peer_methods=_jsonschema_methods(document.get("x-peer-methods", {})),
+    )
+
+
+def _jsonschema_methods(calls: Mapping[str, Any]) -> tuple[MethodSpec, ...]:
     methods = []
-    for name, call in document.get("properties", {}).items():
+    for name, call in calls.items():
         parts = call["properties"]
         params = parts["params"]
         required = set(params.get("required", ()))
@@ -205,9 +223,4 @@ def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
                 scopes=tuple(call.get("x-scopes", ())),
             )
         )
-    return ApiSpec(
-        title=document.get("title", DEFAULT_TITLE),
-        version=document.get("x-version", DEFAULT_VERSION),
-        methods=tuple(sorted(methods, key=lambda m: m.name)),
-        defs=dict(document.get("$defs", {})),
-    )
+    return tuple(sorted(methods, key=lambda m: m.name))

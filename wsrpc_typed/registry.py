@@ -283,6 +283,7 @@ class Router:
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
         self._discover: Method | None = None
+        self._peer: Router | None = None
 
     @overload
     def method(self, func: F) -> F: ...
@@ -398,6 +399,23 @@ class Router:
                 discover, "rpc.discover", thread=False, deprecated=False, errors=()
             )
         return self._discover
+
+    @property
+    def peer(self) -> Router:
+        """The methods this router's clients implement: the server calls them on its peers.
+
+        Declare them with signature-only handlers; they are never served by this
+        router, only described in its schema documents (``x-peer-methods``), so
+        that ``wsrpc-gen`` can type both directions from one document::
+
+            @router.peer.method
+            async def confirm(question: str) -> bool: ...
+
+        Created on first use; declare peer methods before the schema is served.
+        """
+        if self._peer is None:
+            self._peer = Router()
+        return self._peer
 
     @property
     def methods(self) -> Mapping[str, Method]:

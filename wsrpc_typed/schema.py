@@ -156,13 +156,16 @@ class ApiSpec:
         title: The API's title.
         version: The API's version.
         methods: Every method, sorted by name.
-        defs: Shared schema definitions by name.
+        defs: Shared schema definitions by name (of methods and peer methods alike).
+        peer_methods: The methods the server calls on its clients (declared with
+            ``router.peer``), sorted by name.
     """
 
     title: str
     version: str
     methods: tuple[MethodSpec, ...]
     defs: Mapping[str, Mapping[str, Any]]
+    peer_methods: tuple[MethodSpec, ...] = ()
 
 
 # -- router -> ApiSpec ------------------------------------------------------------------
@@ -217,68 +220,83 @@ def _default(method: Method, name: str) -> Any:
 def api_spec(
     router: Router, *, title: str = DEFAULT_TITLE, version: str = DEFAULT_VERSION
 ) -> ApiSpec:
-    """Describe every method of ``router``.
+    """Describe every method of ``router``, and the peer methods of ``router.peer``.
+
+    Methods and peer methods share one set of definitions.
 
     Raises:
         SchemaError: a default cannot be written as JSON, or two declared error
             classes share a name.
     """
-    methods = sorted(router, key=lambda m: m.name)
-    errors = _error_classes(methods)
-    inputs: list[tuple[tuple[str, str], JsonSchemaMode, TypeAdapter[Any]]] = []
-    for method in methods:
-        inputs.append(((method.name, "params"), "validation", method.params_adapter))
-        inputs.append(((method.name, "result"), "serialization", method.result_adapter))
+    sides = {
+        "": sorted(router, key=lambda m: m.name),
+        "peer": sorted(router.peer, key=lambda m: m.name),
+    }
+    errors = _error_classes([m for methods in sides.values() for m in methods])
+    inputs: list[tuple[tuple[str, str, str], JsonSchemaMode, TypeAdapter[Any]]] = []
+    for side, methods in sides.items():
+        for method in methods:
+            inputs.append(((side, method.name, "params"), "validation", method.params_adapter))
+            inputs.append(((side, method.name, "result"), "serialization", method.result_adapter))
     for name, error in sorted(errors.items()):
         if error.data_model is not None:
-            inputs.append(((name, "error"), "serialization", _adapter(error.data_model)))
+            inputs.append((("error", name, "data"), "serialization", _adapter(error.data_model)))
     schemas, defs_holder = TypeAdapter.json_schemas(
         inputs, ref_template=_DEFS + "{model}", schema_generator=WsrpcJsonSchema
     )
     defs: dict[str, Any] = dict(defs_holder.get("$defs", {}))
     # Each params TypedDict became a definition of its own: inline it.
-    params_schemas: dict[str, Mapping[str, Any]] = {}
-    for method in methods:
-        ref = schemas[((method.name, "params"), "validation")]["$ref"]
-        params_schemas[method.name] = defs.pop(ref[len(_DEFS) :])
+    params_schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for side, methods in sides.items():
+        for method in methods:
+            ref = schemas[((side, method.name, "params"), "validation")]["$ref"]
+            params_schemas[side, method.name] = defs.pop(ref[len(_DEFS) :])
     error_specs = {
         name: ErrorSpec(
             name=name,
             code=error.code,
             message=error.default_message,
             description=_doc(error),
-            data=schemas[((name, "error"), "serialization")]
+            data=schemas[(("error", name, "data"), "serialization")]
             if error.data_model is not None
             else None,
         )
         for name, error in errors.items()
     }
-    method_specs = []
-    for method in methods:
-        params_schema = params_schemas[method.name]
-        required = set(params_schema.get("required", ()))
-        params = []
-        for name, schema in params_schema.get("properties", {}).items():
-            schema = dict(schema)
-            if name in method.defaults:
-                schema["default"] = _default(method, name)
-            params.append(ParamSpec(name=name, schema=schema, required=name in required))
-        declared = sorted(
-            {e.__name__: error_specs[e.__name__] for e in method.errors}.values(), key=_error_key
-        )
-        method_specs.append(
-            MethodSpec(
-                name=method.name,
-                description=method.doc,
-                deprecated=method.deprecated,
-                params=tuple(params),
-                result=schemas[((method.name, "result"), "serialization")],
-                errors=tuple(declared),
-                stream=method.stream,
-                scopes=tuple(sorted(method.scopes)),
+    specs: dict[str, list[MethodSpec]] = {side: [] for side in sides}
+    for side, methods in sides.items():
+        for method in methods:
+            params_schema = params_schemas[side, method.name]
+            required = set(params_schema.get("required", ()))
+            params = []
+            for name, schema in params_schema.get("properties", {}).items():
+                schema = dict(schema)
+                if name in method.defaults:
+                    schema["default"] = _default(method, name)
+                params.append(ParamSpec(name=name, schema=schema, required=name in required))
+            declared = sorted(
+                {e.__name__: error_specs[e.__name__] for e in method.errors}.values(),
+                key=_error_key,
             )
-        )
-    return ApiSpec(title=title, version=version, methods=tuple(method_specs), defs=defs)
+            specs[side].append(
+                MethodSpec(
+                    name=method.name,
+                    description=method.doc,
+                    deprecated=method.deprecated,
+                    params=tuple(params),
+                    result=schemas[((side, method.name, "result"), "serialization")],
+                    errors=tuple(declared),
+                    stream=method.stream,
+                    scopes=tuple(sorted(method.scopes)),
+                )
+            )
+    return ApiSpec(
+        title=title,
+        version=version,
+        methods=tuple(specs[""]),
+        defs=defs,
+        peer_methods=tuple(specs["peer"]),
+    )
 
 
 def _error_key(error: ErrorSpec) -> tuple[int, str]:
@@ -319,11 +337,33 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
     objects (``code``, ``message``, typed ``data``). Docstrings are
     ``description``, deprecation is ``deprecated``; models live in ``$defs``. A
     streaming method has ``x-stream: true`` and ``result`` describes each item;
-    required scopes are listed in ``x-scopes``.
+    required scopes are listed in ``x-scopes``. The methods the server calls on
+    its clients (``router.peer``), when there are any, are described the same
+    way in the ``x-peer-methods`` extension, by name.
     """
     spec = _spec(source)
+    document: _JsonDict = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": spec.title,
+        "x-version": spec.version,
+        "description": (
+            "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
+            "(params may also be sent by position, in the order listed), its result and "
+            "its declared error objects."
+        ),
+        "type": "object",
+        "properties": _jsonschema_calls(spec.methods),
+        "additionalProperties": False,
+        "$defs": dict(spec.defs),
+    }
+    if spec.peer_methods:
+        document["x-peer-methods"] = _jsonschema_calls(spec.peer_methods)
+    return document
+
+
+def _jsonschema_calls(specs: Iterable[MethodSpec]) -> _JsonDict:
     methods: _JsonDict = {}
-    for method in spec.methods:
+    for method in specs:
         params: _JsonDict = {
             "type": "object",
             "properties": {p.name: dict(p.schema) for p in method.params},
@@ -347,20 +387,7 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
         if method.scopes:
             call["x-scopes"] = list(method.scopes)
         methods[method.name] = call
-    return {
-        "$schema": JSON_SCHEMA_DIALECT,
-        "title": spec.title,
-        "x-version": spec.version,
-        "description": (
-            "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
-            "(params may also be sent by position, in the order listed), its result and "
-            "its declared error objects."
-        ),
-        "type": "object",
-        "properties": methods,
-        "additionalProperties": False,
-        "$defs": dict(spec.defs),
-    }
+    return methods
 
 
 # -- ApiSpec -> OpenRPC ---------------------------------------------------------------
@@ -374,13 +401,35 @@ def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
     errors live in ``components/errors``; the error class's docstring and the
     schema of its ``data`` (which the OpenRPC error object cannot hold) are in
     the document's ``x-error-details`` extension, by error name. A streaming
-    method has ``x-stream: true`` and its result describes each item.
+    method has ``x-stream: true`` and its result describes each item. The
+    methods the server calls on its clients (``router.peer``), when there are
+    any, are method objects in the ``x-peer-methods`` extension (an array, like
+    ``methods``), sharing ``components``.
     """
     spec = _spec(source)
-    methods = []
     errors: _JsonDict = {}
     details: _JsonDict = {}
-    for method in spec.methods:
+    document: _JsonDict = {
+        "openrpc": OPENRPC_VERSION,
+        "info": {"title": spec.title, "version": spec.version},
+        "methods": _openrpc_methods(spec.methods, errors, details),
+    }
+    if spec.peer_methods:
+        document["x-peer-methods"] = _openrpc_methods(spec.peer_methods, errors, details)
+    document["components"] = {
+        "schemas": {name: to_draft7(schema) for name, schema in spec.defs.items()},
+        "errors": errors,
+    }
+    document["x-error-details"] = details
+    return document
+
+
+def _openrpc_methods(
+    specs: Iterable[MethodSpec], errors: _JsonDict, details: _JsonDict
+) -> list[_JsonDict]:
+    # Method objects; the errors they declare are added to ``errors`` and ``details``.
+    methods = []
+    for method in specs:
         obj: _JsonDict = {
             "name": method.name,
             "paramStructure": "either",
@@ -409,16 +458,7 @@ def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
                 detail["data"] = to_draft7(error.data)
             details[error.name] = detail
         methods.append(obj)
-    return {
-        "openrpc": OPENRPC_VERSION,
-        "info": {"title": spec.title, "version": spec.version},
-        "methods": methods,
-        "components": {
-            "schemas": {name: to_draft7(schema) for name, schema in spec.defs.items()},
-            "errors": errors,
-        },
-        "x-error-details": details,
-    }
+    return methods
 
 
 # -- schema rewriting -----------------------------------------------------------------

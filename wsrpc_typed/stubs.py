@@ -7,31 +7,40 @@ result type and declared errors. Everything else (serialising params,
 validating the result, turning error replies into the declared exception
 classes) happens here, once, for every generated client.
 
-The pydantic names a generated module needs are re-exported from here, so that
-it imports from a single package and its import block is the same wherever it
-lives.
+The helpers call through anything shaped like a :class:`Caller`: a
+:class:`~wsrpc_typed.Client` (a generated client) or a
+:class:`~wsrpc_typed.Connection` (a generated peer stub, ``ctx.peer`` in a
+server handler).
+
+The pydantic and runtime names a generated module needs are re-exported from
+here, so that it imports from a single package and its import block is the same
+wherever it lives.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUserError
 from typing_extensions import deprecated
 
 from .client import Client
-from .connection import Connection
+from .connection import Connection, Params
 from .errors import RpcError
+from .registry import Router
 
 __all__ = [
     "BaseModel",
+    "Caller",
     "Client",
     "ConfigDict",
+    "Connection",
     "Field",
     "RemoteMethod",
     "RemoteStream",
+    "Router",
     "RpcError",
     "deprecated",
 ]
@@ -48,6 +57,26 @@ def _adapter(tp: Any) -> TypeAdapter[Any]:
         return TypeAdapter(tp, config=_BYTES_CONFIG)
     except PydanticUserError:
         return TypeAdapter(tp)
+
+
+class Caller(Protocol):
+    """What the helpers call through: the shape :class:`Client` and :class:`Connection` share.
+
+    A generated client wraps a ``Client``; a generated peer stub wraps the
+    ``Connection`` a server handler gets as ``ctx.peer``.
+    """
+
+    async def call(self, method: str, params: Params = None) -> Any:
+        """Call ``method`` and return its raw result."""
+        ...
+
+    def stream(self, method: str, params: Params = None) -> AsyncGenerator[Any, None]:
+        """Call a streaming method and iterate over its raw items."""
+        ...
+
+    async def notify(self, method: str, params: Params = None) -> None:
+        """Send a notification (no reply)."""
+        ...
 
 
 class RemoteMethod(Generic[R]):
@@ -88,7 +117,7 @@ class RemoteMethod(Generic[R]):
             for key, value in params.items()
         }
 
-    async def __call__(self, connection: Client | Connection, params: Mapping[str, Any]) -> R:
+    async def __call__(self, connection: Caller, params: Mapping[str, Any]) -> R:
         """Call the method on ``connection`` and return its validated result.
 
         Raises:
@@ -102,6 +131,10 @@ class RemoteMethod(Generic[R]):
             raise self._declared(exc) from None
         result: R = self._result.validate_python(raw)
         return result
+
+    async def notify(self, connection: Caller, params: Mapping[str, Any]) -> None:
+        """Send the method as a notification: no reply, and no wait for its handler."""
+        await connection.notify(self.name, self.dump_params(params))
 
     def _declared(self, exc: RpcError) -> RpcError:
         cls = self._errors.get(exc.code)
@@ -132,7 +165,7 @@ class RemoteStream(RemoteMethod[R]):
     __slots__ = ()
 
     async def __call__(  # type: ignore[override]
-        self, connection: Client | Connection, params: Mapping[str, Any]
+        self, connection: Caller, params: Mapping[str, Any]
     ) -> AsyncGenerator[R, None]:
         """Call the method and yield each item, validated.
 

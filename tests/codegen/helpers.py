@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from codegen.generate import generate_client
+from codegen.generate import generate_client, generate_peer
 from wsrpc_typed import Router
 from wsrpc_typed.schema import openrpc_document, render_json
 
@@ -19,9 +19,18 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("WSRPC_UPDATE_GOLDEN") == "1"
 
 
-def client_source(router: Router, class_name: str) -> str:
+def client_source(router: Router, class_name: str, handlers_name: str = "") -> str:
     """The client generated from a router (through its canonical OpenRPC text)."""
-    return generate_client(json.loads(render_json(openrpc_document(router))), class_name=class_name)
+    return generate_client(
+        json.loads(render_json(openrpc_document(router))),
+        class_name=class_name,
+        handlers_name=handlers_name,
+    )
+
+
+def peer_source(router: Router, class_name: str) -> str:
+    """The server-side peer stub generated from a router (through its canonical OpenRPC text)."""
+    return generate_peer(json.loads(render_json(openrpc_document(router))), class_name=class_name)
 
 
 def import_source(text: str, directory: Path, name: str) -> ModuleType:

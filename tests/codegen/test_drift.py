@@ -1,4 +1,5 @@
-"""The checked-in generated files (schemas/, examples/*/client_generated.py) are current.
+"""The checked-in generated files are current: schemas/, examples/*/client_generated.py and,
+for examples whose router declares peer methods, examples/*/peer_generated.py.
 
 Regenerate them with ``WSRPC_UPDATE_GOLDEN=1 pytest tests/codegen/test_drift.py``.
 """
@@ -12,7 +13,7 @@ import pytest
 from wsrpc_typed import Router
 from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
 
-from .helpers import ROOT, check_golden, client_source
+from .helpers import ROOT, check_golden, client_source, peer_source
 
 EXAMPLES = sorted(p.parent.name for p in ROOT.glob("examples/*/service.py"))
 
@@ -23,9 +24,9 @@ def example_router(name: str) -> Router:
     return router
 
 
-def class_name(example: str) -> str:
-    """``primes`` -> ``PrimesClient``: the class name each example's client uses."""
-    return "".join(part.title() for part in example.split("_")) + "Client"
+def class_name(example: str, suffix: str = "Client") -> str:
+    """``primes`` -> ``PrimesClient`` (``ChatPeer`` for peer stubs): each example's class name."""
+    return "".join(part.title() for part in example.split("_")) + suffix
 
 
 def test_there_are_examples() -> None:
@@ -49,9 +50,22 @@ def test_generated_client_is_current(example: str) -> None:
     check_golden(ROOT / "examples" / example / "client_generated.py", text)
 
 
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_generated_peer_stub_is_current(example: str) -> None:
+    router = example_router(example)
+    path = ROOT / "examples" / example / "peer_generated.py"
+    if not len(router.peer):
+        assert not path.exists(), f"{path} is stale: the router declares no peer methods"
+        return
+    check_golden(path, peer_source(router, class_name(example, "Peer")))
+
+
 def test_no_stale_generated_files() -> None:
     # Only the OpenRPC documents are certainly ours: schemas/ also holds wire schemas.
     for path in (ROOT / "schemas").glob("*.openrpc.json"):
         assert path.name.split(".")[0] in EXAMPLES, f"{path} belongs to no example"
-    for path in ROOT.glob("examples/*/client_generated.py"):
+    for path in [
+        *ROOT.glob("examples/*/client_generated.py"),
+        *ROOT.glob("examples/*/peer_generated.py"),
+    ]:
         assert path.parent.name in EXAMPLES, f"{path} has no service.py"

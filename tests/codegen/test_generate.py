@@ -257,7 +257,11 @@ def test_generator_reads_only_the_document() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [GOLDEN / "bank_client.py", *sorted(ROOT.glob("examples/*/client_generated.py"))],
+    [
+        GOLDEN / "bank_client.py",
+        *sorted(ROOT.glob("examples/*/client_generated.py")),
+        *sorted(ROOT.glob("examples/*/peer_generated.py")),
+    ],
     ids=lambda p: p.parent.name + "/" + p.name,
 )
 def test_generated_code_passes_ruff_as_written(path: Path) -> None:

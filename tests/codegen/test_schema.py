@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from codegen.loaders import spec_from_document
-from tests.codegen import bank
+from tests.codegen import bank, peers
 from tests.helpers import apps
 from wsrpc_typed import Router, RpcError, Server, connect
 from wsrpc_typed.schema import (
@@ -27,7 +27,7 @@ from wsrpc_typed.schema import (
 
 from .helpers import ROOT
 
-ROUTERS = {"bank": bank.build_router, "apps": apps.build_router}
+ROUTERS = {"bank": bank.build_router, "apps": apps.build_router, "peers": peers.build_router}
 
 # The OpenRPC 1.3 meta-schema is not vendored (no network here, and we do not
 # reproduce it from memory). This structural schema encodes the specification's
@@ -51,6 +51,8 @@ OPENRPC_STRUCTURE: dict[str, Any] = {
             "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
         },
         "methods": {"type": "array", "items": {"$ref": "#/$defs/method"}},
+        # Our extension: the methods the server calls on its clients, as method objects.
+        "x-peer-methods": {"type": "array", "items": {"$ref": "#/$defs/method"}},
         "components": {
             "type": "object",
             "additionalProperties": False,
@@ -116,7 +118,7 @@ OPENRPC_STRUCTURE: dict[str, Any] = {
 
 def _schemas_in_openrpc(doc: dict[str, Any]) -> list[Any]:
     found = list(doc["components"]["schemas"].values())
-    for method in doc["methods"]:
+    for method in doc["methods"] + doc.get("x-peer-methods", []):
         found += [p["schema"] for p in method["params"]] + [method["result"]["schema"]]
     found += [d["data"] for d in doc["x-error-details"].values() if "data" in d]
     return found
@@ -162,6 +164,10 @@ def test_the_structural_check_can_fail() -> None:
     doc = openrpc_document(bank.build_router())
     del doc["methods"][0]["result"]
     with pytest.raises(jsonschema.ValidationError, match="'result' is a required property"):
+        jsonschema.Draft202012Validator(OPENRPC_STRUCTURE).validate(doc)
+    doc = openrpc_document(peers.build_router())
+    doc["x-peer-methods"][0]["paramStructure"] = "sideways"  # peer methods are checked too
+    with pytest.raises(jsonschema.ValidationError, match="'sideways' is not one of"):
         jsonschema.Draft202012Validator(OPENRPC_STRUCTURE).validate(doc)
 
 

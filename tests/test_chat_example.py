@@ -1,0 +1,150 @@
+"""The chat example end to end over real sockets: both directions, a stream, a broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from examples.chat import service
+from examples.chat.client_generated import (
+    ChatClient,
+    ChatMessage,
+    NotInRoom,
+    register_handlers,
+)
+from examples.chat.server import announce
+from tests.conftest import UNIT
+from wsrpc_typed import Client, Router, Server, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Member:
+    """A chat client's handlers (it implements ``ChatHandlers``), recording what it got."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.inbox: asyncio.Queue[ChatMessage] = asyncio.Queue()
+        self.questions: list[str] = []
+        self.answer = answer
+
+    async def message(self, *, message: ChatMessage) -> None:
+        await self.inbox.put(message)
+
+    async def confirm(self, *, question: str) -> bool:
+        self.questions.append(question)
+        return self.answer
+
+    async def next(self) -> ChatMessage:
+        return await asyncio.wait_for(self.inbox.get(), UNIT)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rooms() -> Iterator[None]:
+    # The example keeps its rooms in-process, for the life of the module.
+    service.rooms.members.clear()
+    service.rooms.history.clear()
+    yield
+    service.rooms.members.clear()
+    service.rooms.history.clear()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    async with Server(service.router, host="127.0.0.1", port=0) as srv:
+        yield srv
+
+
+def _connect(server: Server, member: Member) -> Client:
+    return connect(server.url, router=register_handlers(Router(), member))
+
+
+async def test_two_members_chat_stream_history_confirm_and_get_announcements(
+    server: Server,
+) -> None:
+    alice, bob = Member(answer=False), Member()
+    async with _connect(server, alice) as a_conn, _connect(server, bob) as b_conn:
+        a, b = ChatClient(a_conn), ChatClient(b_conn)
+        assert await a.join(room="lobby", name="alice") == ["alice"]
+        assert await b.join(room="lobby", name="bob") == ["alice", "bob"]
+
+        # say -> the other member gets the typed notification; the sender does not.
+        sent = await b.say(room="lobby", text="hi alice")
+        assert sent == ChatMessage(room="lobby", seq=1, sender="bob", text="hi alice")
+        assert await alice.next() == sent
+        reply = await a.say(room="lobby", text="hi bob")
+        assert await bob.next() == reply
+        assert bob.inbox.empty()  # bob's own message came before alice's, if at all
+
+        # history streams, typed, from any position.
+        assert [m async for m in b.history(room="lobby")] == [sent, reply]
+        assert [m.text async for m in b.history(room="lobby", after=1)] == ["hi bob"]
+
+        with pytest.raises(NotInRoom):
+            await a.say(room="kitchen", text="anyone?")
+
+        # clear -> the server calls the caller's `confirm` through the peer stub.
+        assert await a.clear(room="lobby") == 0  # alice answers no
+        assert alice.questions == ["Delete the 2 messages of lobby?"]
+        assert await b.clear(room="lobby") == 2  # bob answers yes
+        assert bob.questions == ["Delete the 2 messages of lobby?"]
+        assert [m async for m in a.history(room="lobby")] == []
+
+        # Server.broadcast reaches the room's members, filtered by conn.state.
+        await b.join(room="kitchen", name="bob")
+        assert await announce(server, "maintenance at noon") == 3  # lobby x2, kitchen x1
+        got_a = await alice.next()
+        got_b = {(await bob.next()).room, (await bob.next()).room}
+        assert (got_a.sender, got_a.seq, got_a.text) == ("server", 0, "maintenance at noon")
+        assert got_b == {"lobby", "kitchen"}
+
+        # A member who left is not pushed to any more: the next message alice gets
+        # is the one bob sent after, in a room she is in.
+        await a.leave(room="lobby")
+        await b.say(room="lobby", text="gone?")
+        await a.join(room="kitchen", name="alice")
+        await b.say(room="kitchen", text="here?")
+        assert (await alice.next()).text == "here?"
+
+
+async def test_the_example_programs_run_against_each_other() -> None:
+    # The server program and the client program, as a user runs them; an in-process
+    # member in the same room sees the program's message arrive.
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "examples.chat.server", "--port", "0"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        line = (await asyncio.wait_for(server.stdout.readline(), UNIT * 2)).decode()
+        match = re.search(r"ws://127\.0\.0\.1:\d+", line)
+        assert match, line
+        url = match.group(0)
+        carol = Member()
+        async with connect(url, router=register_handlers(Router(), carol)) as conn:
+            assert await ChatClient(conn).join(room="lobby", name="carol") == ["carol"]
+            client = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "examples.chat.client", url),
+                *("--name", "dave", "--room", "lobby", "--text", "hello carol"),
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await asyncio.wait_for(client.communicate(), UNIT * 4)
+            assert client.returncode == 0
+            got = await carol.next()
+            assert (got.sender, got.text, got.seq) == ("dave", "hello carol", 1)
+        text = out.decode()
+        assert "members: carol, dave" in text
+        assert "sent #1" in text
+        assert "history #1 dave: hello carol" in text
+        assert "server asks: Delete the 1 messages of lobby? yes" in text
+        assert "cleared 1 messages" in text
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(server.wait(), UNIT * 2) == 0
