@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.client import connect as ws_connect
 
-from .connection import _DEFAULT, Connection, Params, SeedHandler
+from .connection import _DEFAULT, Connection, Params, SeedHandler, result_of
 from .dialects.detect import dialect_for_subprotocol
 from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
@@ -252,7 +252,7 @@ class Client:
         if conn is None or conn.closed:
             conn = await self._current(self.timeout if timeout is _DEFAULT else timeout)
         if not self._interceptors:
-            return await conn.call(method, params, result_type=result_type, timeout=timeout)
+            return result_of(await conn.request(method, params, timeout=timeout), result_type)
         return await intercept(
             self._interceptors,
             Call(method, params, "client"),

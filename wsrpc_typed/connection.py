@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -63,6 +64,7 @@ from .interceptors import Call, Interceptor, intercept
 from .message import NO_REPLY, Message
 from .security import scopes_of
 from .streams import InStream, OutStream
+from .transport import describe_close
 
 if TYPE_CHECKING:
     from .dialects.events import Dialect
@@ -104,6 +106,14 @@ def wire_params(params: Any) -> list[Any] | dict[str, Any] | None:
     raise TypeError(
         f"params must be a dict, a list or a pydantic model, not {type(params).__name__}"
     )
+
+
+def result_of(values: tuple[Any, ...], result_type: Any) -> Any:
+    """The result of a call from its reply values, validated as ``result_type`` if given."""
+    result = values[0] if len(values) == 1 else (list(values) if values else None)
+    if result_type is None:
+        return result
+    return _adapter(result_type).validate_python(result)
 
 
 def _key(id_: Any) -> Any:
@@ -163,6 +173,11 @@ class Connection:
     ) -> None:
         self.transport = transport
         self.dialect = dialect
+        self._send = transport.send
+        self._closed_errors: tuple[type[BaseException], ...] = (
+            ConnectionClosed,
+            *transport.closed_errors,
+        )
         self.state: dict[str, Any] = {}
         self._router = router
         self._timeout = timeout
@@ -185,6 +200,11 @@ class Connection:
         self._in_streams: dict[Any, InStream] = {}
         self._out_streams: dict[Any, OutStream] = {}
         self._spoken = asyncio.Event()
+        #: Whether the dialect is settled (false until an auto-detected peer's first frame).
+        self._known = not isinstance(dialect, AutoDialect)
+        self._deadlines: dict[Any, tuple[float, str, float]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf
         self._slot_free = asyncio.Event()
         self._ids = itertools.count(1)
         self._closed: ConnectionClosed | None = None
@@ -279,11 +299,7 @@ class Connection:
         Cancelling the task that awaits the call sends a cancel notification
         (JSON-RPC), so the peer stops the handler.
         """
-        values = await self.request(method, params, timeout=timeout)
-        result = values[0] if len(values) == 1 else (list(values) if values else None)
-        if result_type is None:
-            return result
-        return _adapter(result_type).validate_python(result)
+        return result_of(await self.request(method, params, timeout=timeout), result_type)
 
     async def request(
         self,
@@ -297,21 +313,26 @@ class Connection:
             timeout = self._timeout
         if timeout is not None and timeout <= 0:
             raise CallTimeout(f"the deadline of {method!r} had passed before it was sent")
-        await self._ready(timeout)
+        if self._closed is not None or not self._known:
+            await self._ready(timeout)
         id_ = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._pending[id_] = future
-        timer = loop.call_later(timeout, self._expire, id_, method, timeout) if timeout else None
+        if timeout is not None:
+            self._arm(id_, method, timeout, loop)
         dialect = self.dialect
         request = Request(id_, method, wire_params(params), timeout if dialect.extensions else None)
         try:
-            await self.transport.send(dialect.encode(request), dialect.text)
+            try:
+                await self._send(dialect.encode(request), text=dialect.text)
+            except self._closed_errors as exc:
+                raise ConnectionClosed(describe_close(exc)) from None
             return await future
         finally:
             self._pending.pop(id_, None)
-            if timer is not None:
-                timer.cancel()
+            if timeout is not None:
+                self._deadlines.pop(id_, None)
             if future.cancelled() and dialect.extensions and self._closed is None:
                 self._fire(Cancel(id_))  # our caller gave up: tell the peer
 
@@ -373,10 +394,11 @@ class Connection:
         incoming = InStream(window)
         self._pending[id_] = end
         self._in_streams[id_] = incoming
-        timer = loop.call_later(timeout, self._expire, id_, method, timeout) if timeout else None
+        if timeout is not None:
+            self._arm(id_, method, timeout, loop)
         request = Request(id_, method, wire_params(params), timeout, window)
         try:
-            await self.transport.send(self.dialect.encode(request), self.dialect.text)
+            await self.send_frame(self.dialect.encode(request))
             while True:
                 if incoming.items:
                     item = incoming.items.popleft()
@@ -392,11 +414,34 @@ class Connection:
         finally:
             self._pending.pop(id_, None)
             self._in_streams.pop(id_, None)
-            if timer is not None:
-                timer.cancel()
+            self._deadlines.pop(id_, None)
             if not end.done() and self._closed is None:
                 end.cancel()
                 self._fire(Cancel(id_))
+
+    def _arm(self, id_: Any, method: str, timeout: float, loop: asyncio.AbstractEventLoop) -> None:
+        # One timer per connection, set for the earliest deadline, instead of one per call.
+        deadline = loop.time() + timeout
+        self._deadlines[id_] = (deadline, method, timeout)
+        if deadline < self._sweep_at:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            self._sweep_at = deadline
+            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper, self._sweep_at = None, math.inf
+        now = loop.time() + 0.001  # the loop may run a timer up to its clock resolution early
+        earliest = math.inf
+        for id_, (deadline, method, timeout) in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[id_]
+                self._expire(id_, method, timeout)
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest != math.inf and self._closed is None:
+            self._sweep_at = earliest
+            self._sweeper = loop.call_at(earliest, self._sweep, loop)
 
     def _expire(self, id_: Any, method: str, timeout: float) -> None:
         future = self._pending.pop(id_, None)
@@ -407,15 +452,13 @@ class Connection:
     async def notify(self, method: str, params: Params = None) -> None:
         """Send a notification: a call that gets no reply (params may be a pydantic model)."""
         await self._ready(self._timeout)
-        await self.transport.send(
-            self.dialect.encode(Notification(method, wire_params(params))), self.dialect.text
-        )
+        await self.send_frame(self.dialect.encode(Notification(method, wire_params(params))))
 
     async def _ready(self, timeout: float | None) -> None:
         """Fail if closed; wait until the dialect is known (a silent peer may be a seed client)."""
         if self._closed is not None:
             raise self._closed
-        if not self._spoken.is_set() and isinstance(self.dialect, AutoDialect):
+        if not self._known:
             try:
                 async with asyncio.timeout(timeout):
                     await self._spoken.wait()
@@ -439,9 +482,9 @@ class Connection:
             return False
         try:
             async with asyncio.timeout(timeout):
-                await self.transport.send(self.dialect.encode(event), self.dialect.text)
+                await self._send(self.dialect.encode(event), text=self.dialect.text)
             return True
-        except ConnectionClosed:
+        except self._closed_errors:
             return False
         except TimeoutError:
             logger.warning("dropping %s: it stopped reading", self.remote_address)
@@ -476,7 +519,8 @@ class Connection:
                 frame = await recv()
                 try:
                     event = decode(frame)
-                    if not self._spoken.is_set():
+                    if not self._known:
+                        self._known = True
                         self._spoken.set()
                     reply = self._dispatch(event)
                 except asyncio.CancelledError:
@@ -486,9 +530,9 @@ class Connection:
                     self._report(exc)
                     continue
                 if reply is not None:
-                    await self.transport.send(reply, self.dialect.text)
-        except ConnectionClosed as exc:
-            self._teardown(exc)
+                    await self._send(reply, text=self.dialect.text)
+        except self._closed_errors as exc:
+            self._teardown(ConnectionClosed(describe_close(exc)))
             self._spoken.set()  # wake callers waiting for a first frame that never came
         except BaseException:
             self._teardown(ConnectionClosed("connection reader stopped"))
@@ -542,7 +586,8 @@ class Connection:
         raise TypeError(f"unexpected event {kind.__name__}")  # pragma: no cover
 
     def _settle(self, event: Response | ErrorResponse) -> bytes | None:
-        key = _key(event.id)
+        id_ = event.id
+        key = id_ if type(id_) is int or type(id_) is str else _key(id_)
         future = self._pending.pop(key, None)
         if future is None or future.done():
             logger.debug("reply to an unknown or expired call id %r", event.id)
@@ -719,7 +764,7 @@ class Connection:
         if key is not None:
             self._out_streams[key] = out
         items = method.func(**kwargs)
-        dialect, send = self.dialect, self.transport.send
+        dialect, send = self.dialect, self._send
         try:
             async with asyncio.timeout_at(deadline):
                 while True:
@@ -728,12 +773,11 @@ class Connection:
                         item = await anext(items)
                     except StopAsyncIteration:
                         break
-                    await send(
-                        dialect.encode(StreamItem(id_, method.dump_result(item))), dialect.text
-                    )
+                    frame = dialect.encode(StreamItem(id_, method.dump_result(item)))
+                    await send(frame, text=dialect.text)
                     out.spent()
             reply: Outgoing | None = Response(id_, (None,), method.name)
-        except ConnectionClosed:
+        except self._closed_errors:
             return
         except asyncio.CancelledError:
             if items.ag_frame is not None and not items.ag_running:
@@ -788,15 +832,26 @@ class Connection:
         replies = await asyncio.gather(*(one(item) for item in batch.items))
         answers = [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
         if answers:
-            with contextlib.suppress(ConnectionClosed):
-                await self.transport.send(self.dialect.encode_batch(answers), self.dialect.text)
+            with contextlib.suppress(*self._closed_errors):
+                await self._send(self.dialect.encode_batch(answers), text=self.dialect.text)
 
     # -- plumbing ------------------------------------------------------------------
 
     async def send_event(self, event: Outgoing) -> None:
         """Encode and send one event; a closed connection is not an error here."""
-        with contextlib.suppress(ConnectionClosed):
-            await self.transport.send(self.dialect.encode(event), self.dialect.text)
+        with contextlib.suppress(*self._closed_errors):
+            await self._send(self.dialect.encode(event), text=self.dialect.text)
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Send an encoded frame as this dialect sends them.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+        """
+        try:
+            await self._send(frame, text=self.dialect.text)
+        except self._closed_errors as exc:
+            raise ConnectionClosed(describe_close(exc)) from None
 
     def expect_ack(self, id_: Any) -> asyncio.Future[tuple[Any, ...]]:
         """A future that resolves when the peer acknowledges the reply with ``id_``."""
@@ -856,6 +911,9 @@ class Connection:
                 future.set_exception(ConnectionClosed(str(exc)))
         self._pending.clear()
         self._acks.clear()
+        self._deadlines.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for incoming in self._in_streams.values():
             incoming.wake()
         tasks = list(self._tasks)

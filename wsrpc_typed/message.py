@@ -73,11 +73,11 @@ class Message:
         conn = self.connection
         frame = conn.dialect.encode(Response(self.id, values, self.method))
         if not conn.dialect.name.startswith("ws-promise-v2"):
-            await conn.transport.send(frame, conn.dialect.text)
+            await conn.send_frame(frame)
             return ()
         ack = conn.expect_ack(self.id)
         try:
-            await conn.transport.send(frame, conn.dialect.text)
+            await conn.send_frame(frame)
             async with asyncio.timeout(conn.ack_timeout):
                 return await ack
         except TimeoutError:

@@ -7,19 +7,36 @@ added without touching dispatch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 import websockets
 from websockets.asyncio.connection import Connection as WebSocket
 
-from .errors import ConnectionClosed
+__all__ = ["SendFrame", "Transport", "WebsocketsTransport", "describe_close"]
 
-__all__ = ["Transport", "WebsocketsTransport"]
+
+class SendFrame(Protocol):
+    """The signature of :attr:`Transport.send`."""
+
+    def __call__(self, message: bytes, /, *, text: bool) -> Awaitable[None]: ...
 
 
 class Transport(Protocol):
-    """One message-oriented, bidirectional connection."""
+    """One message-oriented, bidirectional connection.
+
+    ``recv`` and ``send`` raise :class:`ConnectionClosed`, or one of
+    ``closed_errors`` (the underlying library's own exceptions, which the
+    connection layer treats the same way: translating them would cost a
+    coroutine per message on the hot path), once the connection is closed.
+    """
+
+    closed_errors: tuple[type[BaseException], ...]
+    recv: Callable[[], Awaitable[bytes]]
+    """Receive one message (text or binary) as bytes."""
+    send: SendFrame
+    """Send one message: ``await send(frame, text=True)`` for a text frame, else binary."""
 
     @property
     def remote_address(self) -> Any:
@@ -34,22 +51,6 @@ class Transport(Protocol):
     @property
     def subprotocol(self) -> str | None:
         """The negotiated subprotocol, if any."""
-        ...
-
-    async def recv(self) -> bytes:
-        """Receive one message (text or binary) as bytes.
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-        """
-        ...
-
-    async def send(self, frame: bytes, text: bool) -> None:
-        """Send one message as a text frame (``text=True``) or a binary frame.
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-        """
         ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -67,10 +68,15 @@ class Transport(Protocol):
 class WebsocketsTransport:
     """A :class:`Transport` over a ``websockets`` asyncio connection (server or client side)."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_ws", "recv", "send")
+
+    closed_errors: tuple[type[BaseException], ...] = (websockets.ConnectionClosed,)
 
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
+        # The connection's own methods, bound once: no wrapper coroutine per message.
+        self.recv = cast("Callable[[], Awaitable[bytes]]", functools.partial(ws.recv, decode=False))
+        self.send: SendFrame = ws.send
 
     @property
     def websocket(self) -> WebSocket:
@@ -90,18 +96,6 @@ class WebsocketsTransport:
     def subprotocol(self) -> str | None:
         return self._ws.subprotocol
 
-    async def recv(self) -> bytes:
-        try:
-            return await self._ws.recv(decode=False)
-        except websockets.ConnectionClosed as exc:
-            raise ConnectionClosed(_describe(exc)) from None
-
-    async def send(self, frame: bytes, text: bool) -> None:
-        try:
-            await self._ws.send(frame, text=text)
-        except websockets.ConnectionClosed as exc:
-            raise ConnectionClosed(_describe(exc)) from None
-
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
 
@@ -109,7 +103,10 @@ class WebsocketsTransport:
         self._ws.transport.abort()
 
 
-def _describe(exc: websockets.ConnectionClosed) -> str:
+def describe_close(exc: BaseException) -> str:
+    """A short description of why a connection closed, from the error that said so."""
+    if not isinstance(exc, websockets.ConnectionClosed):
+        return str(exc) or "connection closed"
     frame = exc.rcvd or exc.sent
     if frame is None:
         return "connection closed abnormally (1006)"
