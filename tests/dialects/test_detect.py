@@ -203,3 +203,20 @@ def test_dialects_are_sans_io(path: Path) -> None:
 def test_all_dialect_modules_are_checked() -> None:
     names = {path.stem for path in DIALECTS_DIR.glob("*.py")}
     assert {"__init__", "events", "jsonrpc", "legacy", "v2", "detect"} <= names
+
+
+@pytest.mark.parametrize("garbage", [b"not json", b"[1,2]", b"[]", b"42", b'{"id":"r4"}'])
+def test_garbage_does_not_settle_the_dialect(garbage: bytes) -> None:
+    auto = AutoDialect()
+    event = auto.decode(garbage)
+    assert event == JsonRpcDialect().decode(garbage)  # answered as JSON-RPC would
+    assert auto.detected is None
+    legacy = b'{"id":1,"payload":{"instruction":"add","args":[1,2]}}'
+    assert auto.decode(legacy) == Request(1, "add", [1, 2])
+    assert auto.name == "ws-rpc-legacy"
+
+
+def test_a_batch_settles_json_rpc() -> None:
+    auto = AutoDialect()
+    auto.decode(b'[{"jsonrpc":"2.0","method":"x"}]')
+    assert auto.name == "jsonrpc-2.0"

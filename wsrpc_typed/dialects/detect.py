@@ -14,8 +14,11 @@ Rules of this module:
     with one of these bytes;
   - a JSON object with a ``payload`` object is legacy;
   - a JSON object with an ``instruction`` object is v2 JSON;
-  - anything else (JSON-RPC, a batch, garbage) is JSON-RPC, which has an error
-    reply for garbage. An object with a ``jsonrpc`` member is always JSON-RPC.
+  - an object with a ``jsonrpc`` member, or an array holding one (a batch),
+    is JSON-RPC;
+  - anything else (garbage, a JSON scalar, an object of none of these shapes)
+    is answered as JSON-RPC answers it (an error reply), and does not settle
+    the dialect: the next frame is examined again.
 
 * Dialects are stateless and shared; only :class:`AutoDialect` is per
   connection, and creating one costs three attribute writes.
@@ -68,18 +71,27 @@ def detect_dialect(frame: bytes | str) -> Dialect:
     Returns:
         The legacy, v2 msgpack, v2 JSON or (by default) JSON-RPC dialect.
     """
+    return _detect(frame)[0]
+
+
+def _detect(frame: bytes | str) -> tuple[Dialect, bool]:
+    """The dialect of a frame, and whether the frame identifies it for sure."""
     if frame and not isinstance(frame, str) and frame[0] in _MSGPACK_MAP_MARKERS:
-        return _V2_MSGPACK
+        return _V2_MSGPACK, True
     try:
         obj: Any = orjson.loads(frame)
     except Exception:  # not JSON: JSON-RPC answers with a parse error
-        return _JSONRPC
-    if type(obj) is dict and "jsonrpc" not in obj:
+        return _JSONRPC, False
+    if type(obj) is list:  # a batch, if it holds a JSON-RPC message
+        return _JSONRPC, any(type(item) is dict and "jsonrpc" in item for item in obj)
+    if type(obj) is dict:
+        if "jsonrpc" in obj:
+            return _JSONRPC, True
         if type(obj.get("payload")) is dict:
-            return _LEGACY
+            return _LEGACY, True
         if type(obj.get("instruction")) is dict:
-            return _V2_JSON
-    return _JSONRPC
+            return _V2_JSON, True
+    return _JSONRPC, False
 
 
 class AutoDialect:
@@ -107,7 +119,12 @@ class AutoDialect:
         """Decode one frame, detecting the dialect on the first one. Never raises."""
         dialect = self.detected
         if dialect is None:
-            dialect = self.detected = detect_dialect(frame)
+            dialect, certain = _detect(frame)
+            if not certain:
+                # Garbage says nothing about the peer: answer it as JSON-RPC does
+                # and keep detecting on the next frame.
+                return dialect.decode(frame)
+            self.detected = dialect
             self.name = dialect.name
             self.text = dialect.text
             self.extensions = dialect.extensions

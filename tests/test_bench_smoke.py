@@ -1,0 +1,43 @@
+"""Smoke test of the benchmark harness: it runs end to end and reports every cell.
+
+No timing is asserted: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed")
+WORKLOADS = ("seq", "pipe64")
+
+
+def test_bench_rpc_quick_runs_and_reports_every_ratio() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_rpc",
+            "--quick",
+            "--rounds",
+            "1",
+            "--seconds",
+            "0.3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for workload in WORKLOADS:
+        for target in TARGETS:
+            pattern = rf"^ratio workload={workload} target={target} calls_x_ws_echo=\d+\.\d+ "
+            assert re.search(pattern, proc.stdout, re.MULTILINE), (
+                f"no ratio line for {target}/{workload}:\n{proc.stdout}"
+            )
