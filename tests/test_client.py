@@ -139,6 +139,8 @@ async def test_pending_calls_fail_promptly_when_the_socket_drops(router: Any) ->
         await asyncio.sleep(UNIT / 50)
         loop = asyncio.get_running_loop()
         started = loop.time()
+        for server_side in server.connections:
+            server_side.transport.abort()  # the socket drops: no close frame, no reply
         await server.close(drain_timeout=0)
         results = await asyncio.gather(*calls, return_exceptions=True)
         assert all(isinstance(r, ConnectionClosed) for r in results), results

@@ -134,7 +134,9 @@ async def test_reconnect_resumes_streams_through_the_hook(router: Router, events
         async def consume_until_the_server_stops() -> None:
             async for tick in conn.stream("ticks", {"n": 1000, "delay": 0.01}):
                 got.append(tick)
-                if len(got) == 3:
+                if len(got) == 3:  # the server goes away: its sockets drop
+                    for server_side in server.connections:
+                        server_side.transport.abort()
                     await server.close(drain_timeout=0)
 
         in_flight = asyncio.ensure_future(conn.call("sleep", [UNIT * 4, "once"]))

@@ -86,7 +86,7 @@ class Client:
         timeout: float | None = 30.0,
         subprotocol: str = JSONRPC,
         reconnect: bool | Backoff = False,
-        max_in_flight: int = 128,
+        max_in_flight: int = 64,
         max_size: int | None = 2**20,
         compression: Literal["deflate"] | None = None,
         open_timeout: float | None = 10.0,

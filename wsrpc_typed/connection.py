@@ -55,6 +55,7 @@ from .errors import (
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
+    ResponseTooLarge,
     RpcError,
     ServerBusy,
     ShuttingDown,
@@ -164,8 +165,9 @@ class Connection:
         *,
         timeout: float | None = 30.0,
         ack_timeout: float = 30.0,
-        max_in_flight: int = 128,
+        max_in_flight: int = 64,
         max_batch: int = 100,
+        max_reply_size: int | None = 4 * 2**20,
         on_error: ErrorCallback | None = None,
         identity: Any = None,
         interceptors: Sequence[Interceptor] = (),
@@ -184,6 +186,7 @@ class Connection:
         self.ack_timeout = ack_timeout
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
+        self._max_reply_size = max_reply_size
         self._on_error = on_error
         self.identity = identity
         """Who the peer is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
@@ -195,7 +198,8 @@ class Connection:
         self._pending: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._acks: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._running: dict[Any, asyncio.Task[None]] = {}
+        #: Handler tasks by request id (the peer may cancel them), with their method names.
+        self._running: dict[Any, tuple[asyncio.Task[None], str]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._in_streams: dict[Any, InStream] = {}
         self._out_streams: dict[Any, OutStream] = {}
@@ -496,6 +500,16 @@ class Connection:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
+    async def abandon_calls(self) -> None:
+        """Cancel every running handler and answer its caller with :class:`ShuttingDown`."""
+        running = list(self._running.items())
+        tasks = [task for _, (task, _) in running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for id_, (_, method) in running:
+            await self.send_event(_error_reply(ShuttingDown(), id_, method))
+
     def drain(self) -> None:
         """Refuse new calls with :class:`ShuttingDown`; calls in flight go on."""
         self._draining = True
@@ -546,7 +560,7 @@ class Connection:
         kind = type(event)
         if kind is Request:
             outgoing = self._serve(event, event.id, event.timeout, event.credit)
-            return None if outgoing is None else self.dialect.encode(outgoing)
+            return None if outgoing is None else self._encode_reply(outgoing)
         if kind is StreamItem:
             incoming = self._in_streams.get(_key(event.id))
             if incoming is not None:
@@ -558,9 +572,9 @@ class Connection:
                 outgoing_stream.grant(event.credit)
             return None
         if kind is Cancel:
-            task = self._running.get(_key(event.id))
-            if task is not None:
-                task.cancel()
+            running = self._running.get(_key(event.id))
+            if running is not None:
+                running[0].cancel()
             return None
         if kind is Response or kind is ErrorResponse:
             return self._settle(event)
@@ -625,7 +639,7 @@ class Connection:
         method, kwargs, deadline = prepared
         if method.inline and not self._interceptors:
             return self._answer_inline(method, kwargs, id_)
-        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_)
+        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_, method.name)
         return None
 
     def _prepare(
@@ -644,7 +658,7 @@ class Connection:
             handler = self._handlers.get(name)
             if handler is not None:
                 message = Message(self, id_, name, call.params)
-                self._spawn(message.run(handler), id_)
+                self._spawn(message.run(handler), id_, name)
                 return None
         method = self._router.get(name) if self._router is not None else None
         if method is None:
@@ -681,7 +695,8 @@ class Connection:
             request_id = None if id_ is NO_REPLY else id_
             kwargs[method.context_param] = Context(self, name, request_id, deadline)
         if method.stream:
-            self._spawn(self._produce(method, kwargs, id_, deadline, OutStream(credit)), id_)
+            stream = self._produce(method, kwargs, id_, deadline, OutStream(credit))
+            self._spawn(stream, id_, name)
             return None
         return method, kwargs, deadline
 
@@ -810,7 +825,29 @@ class Connection:
     ) -> None:
         reply = await self._answer(method, kwargs, id_, deadline)
         if reply is not None:
-            await self.send_event(reply)
+            with contextlib.suppress(*self._closed_errors):
+                await self._send(self._encode_reply(reply), text=self.dialect.text)
+
+    def _encode_reply(self, reply: Outgoing) -> bytes:
+        """Encode a reply; a result larger than ``max_reply_size`` becomes ResponseTooLarge."""
+        frame = self.dialect.encode(reply)
+        limit = self._max_reply_size
+        if limit is not None and len(frame) > limit and type(reply) is Response:
+            frame = self.dialect.encode(self._too_large(reply, len(frame)))
+        return frame
+
+    def _too_large(self, reply: Response, size: int) -> ErrorResponse:
+        logger.warning("the result of %r is %d bytes, over the limit", reply.method, size)
+        return _error_reply(ResponseTooLarge(), reply.id, reply.method)
+
+    def _fitting(self, reply: Response | ErrorResponse) -> Response | ErrorResponse:
+        """The reply itself, or ResponseTooLarge when its result is over ``max_reply_size``."""
+        limit = self._max_reply_size
+        if limit is not None and type(reply) is Response:
+            size = len(self.dialect.encode(reply))
+            if size > limit:
+                return self._too_large(reply, size)
+        return reply
 
     async def _serve_batch(self, batch: Batch) -> None:
         async def one(item: Any) -> Outgoing | None:
@@ -830,7 +867,9 @@ class Connection:
         # Items run concurrently (gather gives each a task) and the reply to the
         # batch holds every answer, in one frame (JSON-RPC 2.0 §6).
         replies = await asyncio.gather(*(one(item) for item in batch.items))
-        answers = [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
+        answers = [
+            self._fitting(r) for r in replies if type(r) is Response or type(r) is ErrorResponse
+        ]
         if answers:
             with contextlib.suppress(*self._closed_errors):
                 await self._send(self.dialect.encode_batch(answers), text=self.dialect.text)
@@ -865,7 +904,9 @@ class Connection:
         """Stop waiting for the acknowledgement of ``id_``."""
         self._acks.pop(id_, None)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], id_: Any = NO_REPLY) -> None:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], id_: Any = NO_REPLY, method: str = ""
+    ) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         if self._budget is not None:
@@ -873,7 +914,7 @@ class Connection:
         key = None if id_ is NO_REPLY else _key(id_)
         if key is not None:
             # The peer may cancel it by id (JSON-RPC rpc.cancel).
-            self._running[key] = task
+            self._running[key] = (task, method)
             task.add_done_callback(lambda _: self._running.pop(key, None))
         task.add_done_callback(self._task_done)
 

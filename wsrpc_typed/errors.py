@@ -13,7 +13,8 @@ The tree::
     │   ├── ServerBusy          -32001
     │   ├── DeadlineExceeded    -32002
     │   ├── Forbidden           -32003
-    │   └── ShuttingDown        -32004
+    │   ├── ShuttingDown        -32004
+    │   └── ResponseTooLarge    -32005
     ├── ConnectionClosed (also ConnectionError)
     ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
     └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
@@ -43,6 +44,7 @@ __all__ = [
     "MethodNotFound",
     "ParseError",
     "RegistrationError",
+    "ResponseTooLarge",
     "RpcError",
     "ServerBusy",
     "ShuttingDown",
@@ -189,6 +191,13 @@ class ShuttingDown(RpcError):
     default_message = "Server shutting down"
 
 
+class ResponseTooLarge(RpcError):
+    """The handler's result encodes to more than the server's ``max_reply_size``."""
+
+    code = -32005
+    default_message = "Response too large"
+
+
 _STANDARD: dict[int, type[RpcError]] = {
     cls.code: cls
     for cls in (
@@ -201,6 +210,7 @@ _STANDARD: dict[int, type[RpcError]] = {
         DeadlineExceeded,
         Forbidden,
         ShuttingDown,
+        ResponseTooLarge,
     )
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import ssl as ssl_module
@@ -78,6 +77,15 @@ class Server:
             ``ctx.identity``; methods declared with ``scopes=`` check it.
         interceptors: Hooks around every handler call (see :mod:`wsrpc_typed.interceptors`).
         max_batch: Largest JSON-RPC batch accepted (larger gets one -32600 error).
+        max_reply_size: Largest encoded result sent; a larger one is replaced by
+            :class:`ResponseTooLarge` (-32005).
+        send_timeout: A client whose socket takes no data for this long (it
+            stopped reading while the server has replies for it) is
+            disconnected; ``None`` disables the check. WebSocket keepalive alone
+            does not catch this: its pings queue behind the blocked data.
+        allowed_hosts: ``Host`` header names accepted (without port); ``None``
+            (default) accepts only loopback names when the server is bound to a
+            loopback address (against DNS rebinding), and any name otherwise.
         drain_timeout: On :meth:`close`, seconds calls in flight may take to finish.
         ssl: A server-side SSL context: serve ``wss://``.
     """
@@ -89,8 +97,8 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 8765,
         default_dialect: str = "auto",
-        max_in_flight: int = 128,
-        max_calls: int | None = 4096,
+        max_in_flight: int = 64,
+        max_calls: int | None = 1024,
         timeout: float | None = 30.0,
         ack_timeout: float = 30.0,
         max_size: int | None = 2**20,
@@ -103,6 +111,9 @@ class Server:
         authenticate: Authenticate | None = None,
         interceptors: Sequence[Interceptor] = (),
         max_batch: int = 100,
+        max_reply_size: int | None = 4 * 2**20,
+        send_timeout: float | None = 10.0,
+        allowed_hosts: Sequence[str] | None = None,
         drain_timeout: float = 10.0,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
@@ -117,12 +128,20 @@ class Server:
             "ack_timeout": ack_timeout,
             "max_in_flight": max_in_flight,
             "max_batch": max_batch,
+            "max_reply_size": max_reply_size,
             "interceptors": tuple(interceptors),
             "budget": None if max_calls is None else CallBudget(max_calls),
         }
         self.origins = origins
         self.authenticate = authenticate
         self.drain_timeout = drain_timeout
+        self.send_timeout = send_timeout
+        self.allowed_hosts: frozenset[str] | None = (
+            frozenset(allowed_hosts)
+            if allowed_hosts is not None
+            else (_LOOPBACK_NAMES if host in _LOOPBACK_NAMES else None)
+        )
+        self._watchdog: asyncio.Task[None] | None = None
         self._ssl = ssl
         self._identities: dict[ServerConnection, Any] = {}
         self._ws_options: dict[str, Any] = {
@@ -174,6 +193,8 @@ class Server:
             ssl=self._ssl,
             **self._ws_options,
         )
+        if self.send_timeout is not None:
+            self._watchdog = asyncio.create_task(self._watch_senders(self.send_timeout))
 
     async def close(self, drain_timeout: float | None = None) -> None:
         """Shut down gracefully.
@@ -181,20 +202,25 @@ class Server:
         Stops accepting connections, answers new calls on open connections with
         :class:`ShuttingDown`, lets calls in flight finish for up to
         ``drain_timeout`` seconds (default: the server's), then cancels what is
-        left and closes every connection with code 1001. Resolves once the port
-        is free and every handler is done.
+        left (answering those calls with :class:`ShuttingDown` too) and closes
+        every connection with code 1001. Resolves once the port is free and
+        every handler is done.
         """
         server, self._server = self._server, None
         if server is None:
             return
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         server.close(close_connections=False)
         connections = list(self.connections)
         for conn in connections:
             conn.drain()
         grace = self.drain_timeout if drain_timeout is None else drain_timeout
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(grace):
                 await asyncio.gather(*(conn.wait_idle() for conn in connections))
+        except TimeoutError:
+            await asyncio.gather(*(conn.abandon_calls() for conn in connections))
         await asyncio.gather(
             *(conn.close(1001, "server shutting down") for conn in connections),
             return_exceptions=True,
@@ -282,10 +308,40 @@ class Server:
     def _report(self, exc: BaseException) -> None:
         self._emit("error", exc)
 
+    async def _watch_senders(self, send_timeout: float) -> None:
+        """Disconnect clients that take no data for ``send_timeout`` while replies wait."""
+        loop = asyncio.get_running_loop()
+        stalled: dict[Connection, tuple[float, int]] = {}  # since when, backlog then
+        while True:
+            await asyncio.sleep(max(0.05, min(1.0, send_timeout / 4)))
+            now = loop.time()
+            for conn in list(self.connections):
+                backlog = conn.transport.send_backlog()
+                if backlog is None or conn.closed:
+                    stalled.pop(conn, None)
+                    continue
+                since, before = stalled.get(conn, (now, backlog))
+                if backlog < before:
+                    since = now  # it is slow, but it reads
+                stalled[conn] = (since, backlog)
+                if now - since >= send_timeout:
+                    logger.warning(
+                        "dropping %s: it took no data for %.1f s", conn.remote_address, now - since
+                    )
+                    stalled.pop(conn)
+                    conn.transport.abort()
+            for conn in [c for c in stalled if c not in self.connections]:
+                del stalled[conn]
+
     async def _process_request(
         self, ws: ServerConnection, request: HttpRequest
     ) -> HttpResponse | None:
         headers = request.headers
+        if (
+            self.allowed_hosts is not None
+            and _host_name(headers.get("Host")) not in self.allowed_hosts
+        ):
+            return ws.respond(403, "Host not allowed\n")
         if not origin_allowed(headers.get_all("Origin"), headers.get("Host"), self.origins):
             return ws.respond(403, "Origin not allowed\n")
         if self.authenticate is None:
@@ -339,6 +395,18 @@ class Server:
         finally:
             self.connections.discard(conn)
             self._emit("close", conn)
+
+
+_LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))
+
+
+def _host_name(host: str | None) -> str | None:
+    """The name of a ``Host`` header, without port or IPv6 brackets."""
+    if host is None:
+        return None
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _select_subprotocol(ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:

@@ -57,6 +57,14 @@ class Transport(Protocol):
         """Close the connection and wait until it is closed."""
         ...
 
+    def send_backlog(self) -> int | None:
+        """Bytes waiting to be sent while the peer is not taking them, else ``None``.
+
+        ``None`` means writes flow; a number means writes are paused (the
+        buffers are full) with that many bytes queued.
+        """
+        ...
+
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake.
 
@@ -98,6 +106,12 @@ class WebsocketsTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
+
+    def send_backlog(self) -> int | None:
+        if not self._ws.paused:
+            return None
+        size: int = self._ws.transport.get_write_buffer_size()
+        return size
 
     def abort(self) -> None:
         self._ws.transport.abort()
