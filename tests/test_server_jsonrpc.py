@@ -204,3 +204,32 @@ async def test_bad_frames_do_not_disturb_other_connections(server: Server) -> No
         assert reply["result"] == 3
         reply = await exchange(bad, {"jsonrpc": "2.0", "id": 2, "method": "add", "params": [1, 2]})
         assert reply["result"] == 3
+
+
+async def test_results_beyond_64_bits_are_sent(raw: ClientConnection) -> None:
+    reply = await exchange(
+        raw, {"jsonrpc": "2.0", "id": 1, "method": "add", "params": [2**63, 2**63]}
+    )
+    assert reply["result"] == 2**64
+
+
+@pytest.mark.parametrize(("depth", "echoed"), [(250, True), (300, False)])
+async def test_deeply_nested_values(raw: ClientConnection, depth: int, echoed: bool) -> None:
+    """Past the serialisers' depth (about 255 levels) a result is an internal error."""
+    nested = "[" * depth + '"bottom"' + "]" * depth
+    await raw.send('{"jsonrpc":"2.0","id":7,"method":"echo","params":[' + nested + "]}")
+    reply = await asyncio.wait_for(raw.recv(), UNIT)
+    assert isinstance(reply, str)
+    if echoed:
+        assert reply.endswith('"result":' + nested + "}")
+    else:
+        assert json.loads(reply)["error"] == {"code": -32603, "message": "Internal error"}
+    reply = await exchange(raw, {"jsonrpc": "2.0", "id": 8, "method": "add", "params": [1, 2]})
+    assert reply["result"] == 3
+
+
+async def test_invalid_union_tags_are_not_echoed(raw: ClientConnection) -> None:
+    params = {"point": {}, "pet": {"kind": "s3cr3t-tag"}}
+    reply = await exchange(raw, {"jsonrpc": "2.0", "id": 1, "method": "shapes", "params": params})
+    assert reply["error"]["code"] == -32602
+    assert "s3cr3t" not in json.dumps(reply)

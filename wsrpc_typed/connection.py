@@ -594,7 +594,7 @@ class Connection:
             return None
         if kind is Malformed:
             logger.info("malformed frame from %s: %s", self.remote_address, event.reason)
-            return None if event.reply is None else self.dialect.encode(event.reply)
+            return None if event.reply is None else self._encode_reply(event.reply)
         if kind is Ignored:
             return None
         raise TypeError(f"unexpected event {kind.__name__}")  # pragma: no cover
@@ -615,7 +615,7 @@ class Connection:
         self._wake_stream(key)
         if self.dialect.name.startswith("ws-promise-v2"):
             # v2 callers confirm every reply (SYN_ACK); its sender may be waiting for it.
-            return self.dialect.encode(Acknowledge(event.id, (), event.method))
+            return self._encode_reply(Acknowledge(event.id, (), event.method))
         return None
 
     def _wake_stream(self, key: Any) -> None:
@@ -824,13 +824,26 @@ class Connection:
         self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None
     ) -> None:
         reply = await self._answer(method, kwargs, id_, deadline)
-        if reply is not None:
+        frame = None if reply is None else self._encode_reply(reply)
+        if frame is not None:
             with contextlib.suppress(*self._closed_errors):
-                await self._send(self._encode_reply(reply), text=self.dialect.text)
+                await self._send(frame, text=self.dialect.text)
 
-    def _encode_reply(self, reply: Outgoing) -> bytes:
-        """Encode a reply; a result larger than ``max_reply_size`` becomes ResponseTooLarge."""
-        frame = self.dialect.encode(reply)
+    def _encode_reply(self, reply: Outgoing) -> bytes | None:
+        """Encode a reply (None when it cannot be).
+
+        A result larger than ``max_reply_size`` becomes ResponseTooLarge; one that
+        has no wire form in this dialect (an integer too large for msgpack, values
+        nested past the encoder's depth) becomes an opaque internal error.
+        """
+        try:
+            frame = self.dialect.encode(reply)
+        except (TypeError, ValueError) as exc:
+            if type(reply) is Response:
+                error = self._internal_error(exc, reply.id, reply.method)
+                return None if error is None else self._encode_reply(error)
+            logger.info("cannot encode a %s: %s", type(reply).__name__, exc)
+            return None
         limit = self._max_reply_size
         if limit is not None and len(frame) > limit and type(reply) is Response:
             frame = self.dialect.encode(self._too_large(reply, len(frame)))

@@ -52,12 +52,20 @@ _STREAM_ORIGINS = (
 _typed_dict: Any = TypedDict
 
 
+#: Messages of pydantic error types whose own message quotes the input.
+_INPUT_FREE_MESSAGES = {
+    "union_tag_invalid": "Input tag does not match any of the expected tags: {expected_tags}",
+}
+
+
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """Pydantic's error list without inputs, URLs or context: ``loc``, ``msg``, ``type``."""
-    return [
-        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False):
+        template = _INPUT_FREE_MESSAGES.get(err["type"])
+        msg = err["msg"] if template is None else template.format_map(err.get("ctx", {}))
+        errors.append({"loc": list(err["loc"]), "msg": msg, "type": err["type"]})
+    return errors
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -33,9 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic_core import to_jsonable_python
 
 from ..errors import InvalidRequest, ParseError
+from . import jsontext
 from .events import (
     Batch,
     BatchItem,
@@ -55,13 +55,8 @@ __all__ = ["SUBPROTOCOL", "JsonRpcDialect"]
 
 SUBPROTOCOL = "jsonrpc-2.0"
 
-_loads = orjson.loads
-
-
-def _dumps(obj: Any) -> bytes:
-    # Plain JSON types go straight through orjson; anything else (pydantic models,
-    # Decimal, sets...) is converted by pydantic only when orjson meets it.
-    return orjson.dumps(obj, default=to_jsonable_python)
+_loads = jsontext.loads
+_dumps = jsontext.dumps
 
 
 def _number(value: Any) -> bool:

@@ -28,9 +28,9 @@ from typing import Any
 from uuid import uuid4
 
 import orjson
-from pydantic_core import to_jsonable_python
 
 from ..errors import InvalidRequest
+from . import jsontext
 from .events import (
     Acknowledge,
     ErrorResponse,
@@ -50,9 +50,6 @@ MESSAGE_REPLY = 0
 MESSAGE_ACKNOWLEDGEMENT = 1
 
 _loads = orjson.loads
-_dumps = orjson.dumps
-# JSON.stringify writes every object key as a string; do the same for non-str keys.
-_DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
 _NO_ARGS: Any = object()
 _SERVER_ERROR = -32000
 
@@ -69,6 +66,14 @@ def _malformed(obj: dict[str, Any], reason: str) -> Malformed:
     return Malformed(reply, reason)
 
 
+def _text(message: Any) -> str:
+    # A scalar reads as itself; a container (which could be nested past any
+    # recursion limit) is not turned into text.
+    if type(message) is str:
+        return message
+    return str(message) if type(message) in (int, float, bool) else "Remote error"
+
+
 def _error_from_record(id_: Any, record: dict[str, Any]) -> ErrorResponse | None:
     """Read our error record (§4 legacy item 5) back; None when ``record`` is not one."""
     message = record.get("message")
@@ -79,9 +84,7 @@ def _error_from_record(id_: Any, record: dict[str, Any]) -> ErrorResponse | None
         code = int(code)
     elif type(code) is not int:
         code = _SERVER_ERROR
-    return ErrorResponse(
-        id_, code, message if type(message) is str else str(message), record.get("data")
-    )
+    return ErrorResponse(id_, code, _text(message), record.get("data"))
 
 
 def _params_as_args(params: list[Any] | dict[str, Any] | None) -> list[Any]:
@@ -95,7 +98,7 @@ def _params_as_args(params: list[Any] | dict[str, Any] | None) -> list[Any]:
 
 def _frame(id_: Any, instruction: str | int, args: Any) -> bytes:
     obj = {"id": id_, "payload": {"instruction": instruction, "args": args}}
-    return _dumps(obj, default=to_jsonable_python, option=_DUMP_OPTIONS)
+    return jsontext.dumps(obj)
 
 
 class LegacyDialect:

@@ -41,6 +41,7 @@ import orjson
 from pydantic_core import to_jsonable_python
 
 from ..errors import InvalidRequest, error_class_for_code
+from . import jsontext
 from .events import (
     Acknowledge,
     ErrorResponse,
@@ -112,14 +113,20 @@ def _pack(obj: Any) -> bytes:
 _loads_json = orjson.loads
 
 
-def _dump_json(obj: Any) -> bytes:
-    # JSON.stringify writes every object key as a string; do the same for non-str keys.
-    return orjson.dumps(obj, default=to_jsonable_python, option=orjson.OPT_NON_STR_KEYS)
+_dump_json = jsontext.dumps
 
 
 def _undecodable(exc: Exception) -> Malformed:
     # Nothing can be read back, so there is no id to answer (§2.6, "Malformed input").
     return Malformed(None, f"undecodable frame: {type(exc).__name__}: {exc}")
+
+
+def _text(message: Any) -> str:
+    # A scalar reads as itself; a container (which could be nested past any
+    # recursion limit) is not turned into text.
+    if type(message) is str:
+        return message
+    return str(message) if type(message) in (int, float, bool) else "Remote error"
 
 
 def _error_from_record(id_: Any, record: dict[Any, Any], command: str) -> ErrorResponse | None:
@@ -132,7 +139,7 @@ def _error_from_record(id_: Any, record: dict[Any, Any], command: str) -> ErrorR
         code = int(code)
     elif type(code) is not int:
         code = _SERVER_ERROR
-    message = message if type(message) is str else str(message)
+    message = _text(message)
     return ErrorResponse(id_, code, message, record.get("data"), command)
 
 
