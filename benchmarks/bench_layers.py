@@ -1,0 +1,332 @@
+"""In-process cost of the RPC layer per call, without sockets: low noise, for A/B work.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.bench_layers [--calls N] [--repeat R]
+
+``bench_rpc`` measures whole pairs over loopback, where syscalls, websockets framing and
+the scheduler dominate and a shared machine adds noise. This measures only what our
+layer adds, on one core, in one process: a :class:`wsrpc_typed.Connection` over a fake
+transport that hands over pre-built frames and swallows replies.
+
+* ``server/*``: the server's work for one request frame (decode, dispatch, validate,
+  call ``add``, serialise, encode, send), against the same loop written by hand
+  (``server/echo``: receive and send back; ``server/rpc_orjson``: orjson loads, add,
+  orjson dumps, the anchors' thin layer). ``server/wsrpc`` gets what our client sends
+  (with its default 30 s ``timeout`` member); ``server/wsrpc-no-timeout`` gets the same
+  request without it.
+* ``client/*``: one call on a connection with 64 calls in flight: ``Client.call`` ->
+  ``Connection.call`` -> encode -> send, and the reader settling the reply. The fake
+  peer answers each request at once (it parses it with orjson to get the id: the same
+  cost for every client row). ``client/rpc_orjson`` is the anchors' minimal client.
+
+Reported: CPU ns per call, median of ``--repeat`` runs (process CPU time), and the
+difference to the hand-written baseline. Run it in a modified copy of the package to
+A/B a change: ``cd COPY && PYTHONPATH=/path/to/repo python -m benchmarks.bench_layers``
+(``COPY`` holds the modified ``wsrpc_typed/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
+
+import orjson
+
+IN_FLIGHT = 64
+
+
+class _Closed(Exception):
+    pass
+
+
+#: Frames handed over per event-loop iteration (as from one socket read under pipe64 load).
+BATCH = 64
+
+
+class FakeServerTransport:
+    """Hands over ``frames``, yielding to the event loop every ``BATCH`` frames, then closes.
+
+    Yielding matters: the loop's housekeeping (such as dropping cancelled timers) runs
+    between iterations, as it does over a real socket.
+    """
+
+    def __init__(self, frames: list[bytes], closed: type[Exception]) -> None:
+        self._frames = iter(frames)
+        self._closed = closed
+        self._count = 0
+        self.sent = 0
+        self.closed_errors: tuple[type[BaseException], ...] = ()
+        self.remote_address: Any = ("127.0.0.1", 0)
+        self.request_headers: Mapping[str, str] = {}
+        self.subprotocol: str | None = None
+
+    async def recv(self) -> bytes:
+        self._count += 1
+        if self._count % BATCH == 0:
+            await asyncio.sleep(0)
+        try:
+            return next(self._frames)
+        except StopIteration:
+            raise self._closed("done") from None
+
+    async def send(self, frame: bytes, text: bool = True) -> None:
+        self.sent += 1
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class FakePeerTransport:
+    """A client's transport whose peer answers every JSON-RPC request at once with ``2``."""
+
+    def __init__(self, closed: type[Exception]) -> None:
+        self._replies: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = closed
+        self._open = True
+        self.closed_errors: tuple[type[BaseException], ...] = ()
+        self.remote_address: Any = ("127.0.0.1", 0)
+        self.request_headers: Mapping[str, str] = {}
+        self.subprotocol: str | None = "jsonrpc-2.0"
+
+    async def recv(self) -> bytes:
+        while not self._replies:
+            if not self._open:
+                raise self._closed("done")
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._replies.popleft()
+
+    async def send(self, frame: bytes, text: bool = True) -> None:
+        request = orjson.loads(frame)
+        self._replies.append(b'{"jsonrpc":"2.0","id":%d,"result":2}' % request["id"])
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._open = False
+        self._wake()
+
+    def abort(self) -> None:
+        self._open = False
+        self._wake()
+
+
+def _request_frames(n: int, timeout: bool) -> list[bytes]:
+    extra = ',"timeout":30.0' if timeout else ""
+    return [
+        b'{"jsonrpc":"2.0","id":%d,"method":"add","params":{"a":%d,"b":1}%s}'
+        % (i, i, extra.encode())
+        for i in range(1, n + 1)
+    ]
+
+
+# -- server rows ------------------------------------------------------------------------
+
+
+async def server_wsrpc(frames: list[bytes]) -> int:
+    from wsrpc_typed import Connection, Router
+    from wsrpc_typed.dialects.jsonrpc import JsonRpcDialect
+    from wsrpc_typed.errors import ConnectionClosed
+
+    router = Router()
+
+    @router.method
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    transport = FakeServerTransport(frames, ConnectionClosed)
+    # cast: the fake duck-types the Transport protocol, whose exact shape may change.
+    conn = Connection(cast(Any, transport), JsonRpcDialect(), router)
+    await conn.run()
+    return transport.sent
+
+
+async def server_echo(frames: list[bytes]) -> int:
+    transport = FakeServerTransport(frames, _Closed)
+    recv, send = transport.recv, transport.send
+    try:
+        while True:
+            await send(await recv(), True)
+    except _Closed:
+        return transport.sent
+
+
+async def server_rpc_orjson(frames: list[bytes]) -> int:
+    transport = FakeServerTransport(frames, _Closed)
+    recv, send, loads, dumps = transport.recv, transport.send, orjson.loads, orjson.dumps
+    try:
+        while True:
+            request = loads(await recv())
+            params = request["params"]
+            reply = {"jsonrpc": "2.0", "id": request["id"], "result": params["a"] + params["b"]}
+            await send(dumps(reply), True)
+    except _Closed:
+        return transport.sent
+
+
+# -- client rows ------------------------------------------------------------------------
+
+
+async def _drive(call: Callable[[int], Awaitable[Any]], calls: int) -> None:
+    per_caller = calls // IN_FLIGHT
+
+    async def caller(k: int) -> None:
+        for i in range(k * per_caller, (k + 1) * per_caller):
+            await call(i)
+
+    await asyncio.gather(*(caller(k) for k in range(IN_FLIGHT)))
+
+
+async def _client_wsrpc(calls: int, typed: bool) -> int:
+    from wsrpc_typed import Client
+    from wsrpc_typed.connection import Connection
+    from wsrpc_typed.dialects.jsonrpc import JsonRpcDialect
+    from wsrpc_typed.errors import ConnectionClosed
+
+    client = Client("ws://127.0.0.1:1")
+    transport = FakePeerTransport(ConnectionClosed)
+    conn = Connection(cast(Any, transport), JsonRpcDialect(), None, timeout=client.timeout)
+    # What Client._connect_once does, minus the handshake.
+    client._conn = conn
+    client._reader = asyncio.create_task(client._read(conn))
+    client._connected.set()
+
+    async def untyped(i: int) -> Any:
+        return await client.call("add", {"a": i, "b": 1})
+
+    async def typed_call(i: int) -> int:
+        return await client.call("add", {"a": i, "b": 1}, result_type=int)
+
+    await _drive(typed_call if typed else untyped, calls)
+    await client.close()
+    return calls
+
+
+async def client_wsrpc(calls: int) -> int:
+    return await _client_wsrpc(calls, typed=False)
+
+
+async def client_wsrpc_typed(calls: int) -> int:
+    return await _client_wsrpc(calls, typed=True)
+
+
+async def client_rpc_orjson(calls: int) -> int:
+    transport = FakePeerTransport(_Closed)
+    pending: dict[int, asyncio.Future[Any]] = {}
+    ids = itertools.count(1)
+
+    async def read() -> None:
+        recv, loads = transport.recv, orjson.loads
+        try:
+            while True:
+                reply = loads(await recv())
+                future = pending.pop(reply["id"], None)
+                if future is not None and not future.done():
+                    future.set_result(reply["result"])
+        except _Closed:
+            pass
+
+    reader = asyncio.create_task(read())
+
+    async def call(i: int) -> Any:
+        id_ = next(ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pending[id_] = future
+        request = {"jsonrpc": "2.0", "id": id_, "method": "add", "params": {"a": i, "b": 1}}
+        await transport.send(orjson.dumps(request), True)
+        return await future
+
+    await _drive(call, calls)
+    await transport.close()
+    await reader
+    return calls
+
+
+# -- runner -----------------------------------------------------------------------------
+
+Row = tuple[str, str, Callable[[int], Awaitable[int]]]
+
+
+def _rows() -> list[Row]:
+    frames_t: dict[int, list[bytes]] = {}
+    frames_n: dict[int, list[bytes]] = {}
+
+    def with_frames(fn: Callable[[list[bytes]], Awaitable[int]], timeout: bool) -> Any:
+        cache = frames_t if timeout else frames_n
+
+        def run(n: int) -> Awaitable[int]:
+            if n not in cache:
+                cache[n] = _request_frames(n, timeout)
+            return fn(cache[n])
+
+        return run
+
+    return [
+        ("server/echo", "", with_frames(server_echo, True)),
+        ("server/rpc_orjson", "server/echo", with_frames(server_rpc_orjson, True)),
+        ("server/wsrpc", "server/rpc_orjson", with_frames(server_wsrpc, True)),
+        ("server/wsrpc-no-timeout", "server/rpc_orjson", with_frames(server_wsrpc, False)),
+        ("client/rpc_orjson", "", client_rpc_orjson),
+        ("client/wsrpc", "client/rpc_orjson", client_wsrpc),
+        ("client/wsrpc_typed", "client/rpc_orjson", client_wsrpc_typed),
+    ]
+
+
+def _measure(fn: Callable[[int], Awaitable[int]], calls: int) -> float:
+    async def main() -> float:
+        t0 = time.process_time_ns()
+        done = await fn(calls)
+        elapsed = time.process_time_ns() - t0
+        assert done == calls, (done, calls)
+        return elapsed / calls
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_layers", description=__doc__)
+    parser.add_argument("--calls", type=int, default=64 * 1000, help="calls per run")
+    parser.add_argument("--repeat", type=int, default=7, help="runs per row (interleaved)")
+    parser.add_argument("--only", default="", help="comma-separated row name prefixes")
+    args = parser.parse_args(argv)
+    calls = max(IN_FLIGHT, args.calls // IN_FLIGHT * IN_FLIGHT)
+    rows = [r for r in _rows() if not args.only or r[0].startswith(tuple(args.only.split(",")))]
+    for _, _, fn in rows:  # warm up: imports, adapters, caches
+        _measure(fn, IN_FLIGHT * 10)
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    for _ in range(args.repeat):
+        for name, _, fn in rows:
+            samples[name].append(_measure(fn, calls))
+    import wsrpc_typed
+
+    print(f"wsrpc_typed from {wsrpc_typed.__file__}; {calls} calls x {args.repeat} runs")
+    print(f"{'row':<26} {'ns/call':>9} {'spread':>7}  {'vs':<20} {'+ns/call':>9}")
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    for name, baseline, _ in rows:
+        values = samples[name]
+        spread = (max(values) - min(values)) / medians[name]
+        delta = f"{medians[name] - medians[baseline]:>+9,.0f}" if baseline in medians else ""
+        print(
+            f"{name:<26} {medians[name]:>9,.0f} {spread:>7.0%}  {baseline:<20} {delta}",
+            flush=True,
+        )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
