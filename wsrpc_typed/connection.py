@@ -197,10 +197,13 @@ class Connection:
         self._handlers: dict[str, SeedHandler] = {}
         self._pending: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
         self._acks: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: Handler tasks by request id (the peer may cancel them), with their method names.
-        self._running: dict[Any, tuple[asyncio.Task[None], str]] = {}
+        self._running: dict[Any, tuple[asyncio.Task[Any], str]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: Tasks that serve a batch: each waits for its items' handlers, which hold the
+        #: connection's handler slots; the batch itself holds none.
+        self._batches: set[asyncio.Task[None]] = set()
         self._in_streams: dict[Any, InStream] = {}
         self._out_streams: dict[Any, OutStream] = {}
         self._spoken = asyncio.Event()
@@ -497,8 +500,8 @@ class Connection:
 
     async def wait_idle(self) -> None:
         """Wait until no handler task runs on this connection."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._tasks or self._batches:
+            await asyncio.wait(self._tasks | self._batches)
 
     async def abandon_calls(self) -> None:
         """Cancel every running handler and answer its caller with :class:`ShuttingDown`."""
@@ -590,7 +593,9 @@ class Connection:
             if len(event.items) > self._max_batch:
                 error = InvalidRequest(f"a batch may hold at most {self._max_batch} messages")
                 return self.dialect.encode(_error_reply(error, None, ""))
-            self._spawn(self._serve_batch(event))
+            batch = asyncio.ensure_future(self._serve_batch(event))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batch_done)
             return None
         if kind is Malformed:
             logger.info("malformed frame from %s: %s", self.remote_address, event.reason)
@@ -664,7 +669,8 @@ class Connection:
         if method is None:
             if id_ is NO_REPLY:
                 return None
-            return _error_reply(MethodNotFound(f"Method not found: {name}"), id_, name)
+            shown = name if len(name) <= 64 else name[:64] + "..."
+            return _error_reply(MethodNotFound(f"Method not found: {shown}"), id_, name)
         refusal: RpcError | None = None
         if self._draining:
             refusal = ShuttingDown()
@@ -853,15 +859,6 @@ class Connection:
         logger.warning("the result of %r is %d bytes, over the limit", reply.method, size)
         return _error_reply(ResponseTooLarge(), reply.id, reply.method)
 
-    def _fitting(self, reply: Response | ErrorResponse) -> Response | ErrorResponse:
-        """The reply itself, or ResponseTooLarge when its result is over ``max_reply_size``."""
-        limit = self._max_reply_size
-        if limit is not None and type(reply) is Response:
-            size = len(self.dialect.encode(reply))
-            if size > limit:
-                return self._too_large(reply, size)
-        return reply
-
     async def _serve_batch(self, batch: Batch) -> None:
         async def one(item: Any) -> Outgoing | None:
             kind = type(item)
@@ -871,21 +868,57 @@ class Connection:
                 if type(prepared) is not tuple:
                     return prepared  # type: ignore[return-value]
                 method, kwargs, deadline = prepared
-                return await self._answer(method, kwargs, id_, deadline)
+                if method.inline and not self._interceptors:
+                    return self._answer_inline(method, kwargs, id_)
+                # Each handler takes one of the connection's slots, as a single call does.
+                while len(self._tasks) >= self._max_in_flight:
+                    self._slot_free.clear()
+                    await self._slot_free.wait()
+                task = self._spawn(self._answer(method, kwargs, id_, deadline), id_, method.name)
+                await asyncio.wait([task])
+                return None if task.cancelled() else task.result()  # rpc.cancel: no entry
             if kind is Malformed:
                 return item.reply  # type: ignore[no-any-return]
             self._settle(item)
             return None
 
-        # Items run concurrently (gather gives each a task) and the reply to the
-        # batch holds every answer, in one frame (JSON-RPC 2.0 §6).
+        # Items run concurrently, within the connection's handler slots, and the reply
+        # to the batch holds every answer, in one frame (JSON-RPC 2.0 §6).
         replies = await asyncio.gather(*(one(item) for item in batch.items))
-        answers = [
-            self._fitting(r) for r in replies if type(r) is Response or type(r) is ErrorResponse
-        ]
+        answers = self._fitting_batch(
+            [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
+        )
         if answers:
             with contextlib.suppress(*self._closed_errors):
                 await self._send(self.dialect.encode_batch(answers), text=self.dialect.text)
+
+    def _fitting_batch(
+        self, replies: list[Response | ErrorResponse]
+    ) -> list[Response | ErrorResponse]:
+        """The replies to a batch, the largest results replaced by ResponseTooLarge
+        until the whole reply fits in ``max_reply_size``."""
+        limit = self._max_reply_size
+        if limit is None or not replies:
+            return replies
+        sizes = [len(self.dialect.encode(reply)) for reply in replies]
+        total = sum(sizes) + len(sizes) + 1  # commas and brackets
+        fitted = list(replies)
+        for i in sorted(range(len(fitted)), key=sizes.__getitem__, reverse=True):
+            if total <= limit:
+                break
+            reply = fitted[i]
+            if type(reply) is Response:
+                fitted[i] = self._too_large(reply, sizes[i])
+                total += len(self.dialect.encode(fitted[i])) - sizes[i]
+        return fitted
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
+            logger.error("batch task failed", exc_info=(type(exc), exc, exc.__traceback__))
+            self._report(exc)
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -918,8 +951,8 @@ class Connection:
         self._acks.pop(id_, None)
 
     def _spawn(
-        self, coro: Coroutine[Any, Any, None], id_: Any = NO_REPLY, method: str = ""
-    ) -> None:
+        self, coro: Coroutine[Any, Any, T], id_: Any = NO_REPLY, method: str = ""
+    ) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         if self._budget is not None:
@@ -930,6 +963,7 @@ class Connection:
             self._running[key] = (task, method)
             task.add_done_callback(lambda _: self._running.pop(key, None))
         task.add_done_callback(self._task_done)
+        return task
 
     def _fire(self, event: Outgoing) -> None:
         """Send ``event`` in the background (from a finally clause, say)."""
@@ -937,7 +971,7 @@ class Connection:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if self._budget is not None:
             self._budget.used -= 1
@@ -970,7 +1004,7 @@ class Connection:
             self._sweeper.cancel()
         for incoming in self._in_streams.values():
             incoming.wake()
-        tasks = list(self._tasks)
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._batches]
         for task in tasks:
             task.cancel()
 

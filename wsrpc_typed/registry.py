@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections.abc
 import dis
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
@@ -28,6 +29,7 @@ from typing import (
     overload,
 )
 
+import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 from typing_extensions import TypedDict
@@ -56,16 +58,42 @@ _typed_dict: Any = TypedDict
 _INPUT_FREE_MESSAGES = {
     "union_tag_invalid": "Input tag does not match any of the expected tags: {expected_tags}",
 }
+#: Caps on what an invalid-params error sends back: the peer wrote the input, so
+#: the reply must not grow with it (nor reflect it back).
+MAX_ERROR_DATA = 1024
+MAX_ECHO = 32
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "..."
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's error list without inputs, URLs or context: ``loc``, ``msg``, ``type``."""
-    errors = []
-    for err in exc.errors(include_url=False, include_input=False):
+    """Pydantic's error list, fit for the wire: ``loc``, ``msg`` and ``type`` of each error.
+
+    Never the input, URLs or context: location names and quoted values are cut to
+    ``MAX_ECHO`` characters, and the list is cut to fit ``MAX_ERROR_DATA`` bytes (a
+    last entry then says how many errors were left out).
+    """
+    errors = exc.errors(include_url=False, include_input=False)
+    kept: list[dict[str, Any]] = []
+    size = 2
+    for index, err in enumerate(errors):
         template = _INPUT_FREE_MESSAGES.get(err["type"])
         msg = err["msg"] if template is None else template.format_map(err.get("ctx", {}))
-        errors.append({"loc": list(err["loc"]), "msg": msg, "type": err["type"]})
-    return errors
+        entry = {
+            "loc": [_clip(part) if isinstance(part, str) else part for part in err["loc"]],
+            "msg": _QUOTED.sub(lambda m: f"'{_clip(m.group(1))}'", msg),
+            "type": err["type"],
+        }
+        size += len(orjson.dumps(entry)) + 1
+        if size > MAX_ERROR_DATA - 100:
+            left = len(errors) - index
+            kept.append({"loc": [], "msg": f"{left} more errors", "type": "too_many_errors"})
+            break
+        kept.append(entry)
+    return kept
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -121,11 +149,11 @@ class Method:
                 raise InvalidParams(
                     data=[
                         {
-                            "loc": [i],
-                            "msg": f"{self.name} takes at most {extra} positional params",
+                            "loc": [extra],
+                            "msg": f"{_clip(self.name)} takes at most {extra} positional "
+                            f"params, got {len(params)}",
                             "type": "unexpected_positional_argument",
                         }
-                        for i in range(extra, len(params))
                     ]
                 )
             params = dict(zip(self.param_names, params, strict=False))

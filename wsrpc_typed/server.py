@@ -88,6 +88,9 @@ class Server:
             loopback address (against DNS rebinding), and any name otherwise.
         drain_timeout: On :meth:`close`, seconds calls in flight may take to finish.
         ssl: A server-side SSL context: serve ``wss://``.
+        backlog: Connections the kernel queues before the server accepts them. A
+            burst larger than this (asyncio's default is 100) waits for the
+            client's TCP retransmission, a second or more, legitimate clients too.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class Server:
         allowed_hosts: Sequence[str] | None = None,
         drain_timeout: float = 10.0,
         ssl: ssl_module.SSLContext | None = None,
+        backlog: int = 1024,
     ) -> None:
         if default_dialect != "auto":
             dialect_for_subprotocol(default_dialect)  # fail early on an unknown name
@@ -135,6 +139,7 @@ class Server:
         self.origins = origins
         self.authenticate = authenticate
         self.drain_timeout = drain_timeout
+        self.backlog = backlog
         self.send_timeout = send_timeout
         self.allowed_hosts: frozenset[str] | None = (
             frozenset(allowed_hosts)
@@ -191,6 +196,7 @@ class Server:
             process_response=self._process_response,
             server_header=None,
             ssl=self._ssl,
+            backlog=self.backlog,
             **self._ws_options,
         )
         if self.send_timeout is not None:
@@ -337,12 +343,13 @@ class Server:
         self, ws: ServerConnection, request: HttpRequest
     ) -> HttpResponse | None:
         headers = request.headers
-        if (
-            self.allowed_hosts is not None
-            and _host_name(headers.get("Host")) not in self.allowed_hosts
-        ):
+        hosts = headers.get_all("Host")
+        if len(hosts) > 1:
+            return ws.respond(400, "One Host header, please\n")  # RFC 9112 §3.2
+        host = hosts[0] if hosts else None
+        if self.allowed_hosts is not None and _host_name(host) not in self.allowed_hosts:
             return ws.respond(403, "Host not allowed\n")
-        if not origin_allowed(headers.get_all("Origin"), headers.get("Host"), self.origins):
+        if not origin_allowed(headers.get_all("Origin"), host, self.origins):
             return ws.respond(403, "Origin not allowed\n")
         if self.authenticate is None:
             return None

@@ -7,7 +7,6 @@ added without touching dispatch.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, cast
 
@@ -33,8 +32,8 @@ class Transport(Protocol):
     """
 
     closed_errors: tuple[type[BaseException], ...]
-    recv: Callable[[], Awaitable[bytes]]
-    """Receive one message (text or binary) as bytes."""
+    recv: Callable[[], Awaitable[bytes | str]]
+    """Receive one message: a text frame as str (valid UTF-8), a binary frame as bytes."""
     send: SendFrame
     """Send one message: ``await send(frame, text=True)`` for a text frame, else binary."""
 
@@ -83,7 +82,9 @@ class WebsocketsTransport:
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         # The connection's own methods, bound once: no wrapper coroutine per message.
-        self.recv = cast("Callable[[], Awaitable[bytes]]", functools.partial(ws.recv, decode=False))
+        # Text frames come back as str: websockets decodes them, and fails the
+        # connection with 1007 when one is not UTF-8 (RFC 6455 §8.1).
+        self.recv = cast("Callable[[], Awaitable[bytes | str]]", ws.recv)
         self.send: SendFrame = ws.send
 
     @property
