@@ -197,7 +197,7 @@ def _error_record(event: ErrorResponse) -> dict[str, Any]:
     record: dict[str, Any] = {
         "error": True,
         "message": message,
-        "stack": f"{cls.__name__}: {message} (code {event.code})",
+        "stack": f"{cls.__name__}: {' '.join(message.splitlines())} (code {event.code})",
         "code": event.code,
     }
     if event.data is not None:
