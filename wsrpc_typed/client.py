@@ -66,6 +66,9 @@ class Client:
         reconnect: Reconnect automatically after the connection drops: ``True`` for
             the default :class:`Backoff`, or a :class:`Backoff`.
         max_in_flight: Handler tasks (calls from the server) before the client stops reading.
+        max_calls_out: Calls on the wire at once; more wait their turn in the client
+            (``None``: no limit). Keep it at or below the server's ``max_in_flight``:
+            a server at its cap stops reading, and the calls behind it wait there.
         max_size: Largest incoming message in bytes.
         compression: ``None`` (default) or ``"deflate"``.
         open_timeout: Seconds allowed for the opening handshake.
@@ -87,6 +90,7 @@ class Client:
         subprotocol: str = JSONRPC,
         reconnect: bool | Backoff = False,
         max_in_flight: int = 64,
+        max_calls_out: int | None = 64,
         max_size: int | None = 2**20,
         compression: Literal["deflate"] | None = None,
         open_timeout: float | None = 10.0,
@@ -101,6 +105,7 @@ class Client:
         self._dialect = dialect_for_subprotocol(subprotocol)
         self._backoff = Backoff() if reconnect is True else (reconnect or None)
         self._max_in_flight = max_in_flight
+        self._max_calls_out = max_calls_out
         self._ws_options: dict[str, Any] = {
             "subprotocols": [subprotocol],
             "max_size": max_size,
@@ -118,6 +123,7 @@ class Client:
         self._closing = False
         self._reader: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
+        self._gave_up = False
         self.reconnects = 0
         """How many times the client has reconnected."""
 
@@ -139,7 +145,7 @@ class Client:
             OSError: the server cannot be reached.
             websockets.InvalidHandshake: the server refused the WebSocket handshake.
         """
-        self._closing = False
+        self._closing = self._gave_up = False
         await self._connect_once()
         return self
 
@@ -151,6 +157,7 @@ class Client:
             self.router,
             timeout=self.timeout,
             max_in_flight=self._max_in_flight,
+            max_calls_out=self._max_calls_out,
         )
         for name, handler in self._handlers.items():
             conn.on(name, handler)
@@ -169,6 +176,8 @@ class Client:
         while not self._closing:
             if backoff.attempts is not None and attempt >= backoff.attempts:
                 logger.warning("giving up reconnecting to %s after %d attempts", self.url, attempt)
+                self._gave_up = True
+                self._connected.set()  # wake the calls waiting for a connection: none will come
                 return
             await asyncio.sleep(backoff.delay(attempt))
             try:
@@ -191,7 +200,7 @@ class Client:
         conn = self._conn
         if conn is not None and not conn.closed:
             return conn
-        if self._closing or self._backoff is None:
+        if self._closing or self._backoff is None or self._gave_up:
             raise ConnectionClosed("the client is not connected")
         try:
             async with asyncio.timeout(timeout):

@@ -84,6 +84,8 @@ ErrorCallback = Callable[[BaseException], None]
 Params = dict[str, Any] | list[Any] | BaseModel | None
 
 _DEFAULT: Any = object()
+#: Events that take a handler slot; the reader waits for one before dispatching them.
+_WORK = (Request, Notification, Batch)
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
@@ -172,6 +174,7 @@ class Connection:
         identity: Any = None,
         interceptors: Sequence[Interceptor] = (),
         budget: CallBudget | None = None,
+        max_calls_out: int | None = None,
     ) -> None:
         self.transport = transport
         self.dialect = dialect
@@ -213,6 +216,8 @@ class Connection:
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = math.inf
         self._slot_free = asyncio.Event()
+        #: Our calls on the wire at once; the others wait their turn here, not at the peer.
+        self._window = None if max_calls_out is None else asyncio.Semaphore(max_calls_out)
         self._ids = itertools.count(1)
         self._closed: ConnectionClosed | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -322,8 +327,21 @@ class Connection:
             raise CallTimeout(f"the deadline of {method!r} had passed before it was sent")
         if self._closed is not None or not self._known:
             await self._ready(timeout)
-        id_ = next(self._ids)
         loop = asyncio.get_running_loop()
+        window = self._window
+        if window is not None:
+            if window.locked():
+                waited_from = loop.time()
+                try:
+                    async with asyncio.timeout(timeout):
+                        await window.acquire()
+                except TimeoutError:
+                    raise CallTimeout(f"no reply to {method!r} within {timeout} s") from None
+                if timeout is not None:
+                    timeout -= loop.time() - waited_from
+            else:
+                await window.acquire()
+        id_ = next(self._ids)
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._pending[id_] = future
         if timeout is not None:
@@ -341,7 +359,11 @@ class Connection:
             if timeout is not None:
                 self._deadlines.pop(id_, None)
             if future.cancelled() and dialect.extensions and self._closed is None:
-                self._fire(Cancel(id_))  # our caller gave up: tell the peer
+                # Our caller gave up: tell the peer, and only then free the slot, so the
+                # next call goes out after the cancellation.
+                self._fire(Cancel(id_), then=None if window is None else window.release)
+            elif window is not None:
+                window.release()
 
     @overload
     def stream(
@@ -503,23 +525,37 @@ class Connection:
         while self._tasks or self._batches:
             await asyncio.wait(self._tasks | self._batches)
 
-    async def abandon_calls(self) -> None:
-        """Cancel every running handler and answer its caller with :class:`ShuttingDown`."""
+    async def abandon_calls(self, timeout: float | None = None) -> None:
+        """Cancel every running handler and answer its caller with :class:`ShuttingDown`.
+
+        The answers get ``timeout`` seconds to go out: a peer that stopped reading
+        gets none, and closing the connection drops it.
+        """
         running = list(self._running.items())
         tasks = [task for _, (task, _) in running]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for id_, (_, method) in running:
-            await self.send_event(_error_reply(ShuttingDown(), id_, method))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for id_, (_, method) in running:
+                    await self.send_event(_error_reply(ShuttingDown(), id_, method))
 
     def drain(self) -> None:
         """Refuse new calls with :class:`ShuttingDown`; calls in flight go on."""
         self._draining = True
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection and wait until it has ended."""
-        await self.transport.close(code, reason)
+    async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
+        """Close the connection and wait until it has ended.
+
+        A closing handshake that takes more than ``timeout`` seconds (a peer that
+        stopped reading cannot even be sent the close frame) drops the connection.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.transport.close(code, reason)
+        except TimeoutError:
+            self.transport.abort()
         await self.wait_closed()
 
     # -- the reader ----------------------------------------------------------------
@@ -530,17 +566,21 @@ class Connection:
         decode = self.dialect.decode
         try:
             while True:
-                if len(self._tasks) >= self._max_in_flight:
-                    self._slot_free.clear()
-                    await self._slot_free.wait()
                 frame = await recv()
                 try:
                     event = decode(frame)
                     if not self._known:
                         self._known = True
                         self._spoken.set()
+                    if len(self._tasks) >= self._max_in_flight and type(event) in _WORK:
+                        # Only work waits for a handler slot (and stops the reading, which
+                        # is the backpressure): cancellations, credits and replies that
+                        # follow a full window of calls still get through.
+                        await self._wait_for_slot()
                     reply = self._dispatch(event)
                 except asyncio.CancelledError:
+                    raise
+                except self._closed_errors:  # the connection ended while work waited
                     raise
                 except Exception as exc:  # a bug of ours must not end the connection
                     logger.exception("error while handling a frame")
@@ -557,6 +597,20 @@ class Connection:
         finally:
             if self._closed is None:  # pragma: no cover - defensive
                 self._teardown(ConnectionClosed("connection closed"))
+
+    async def _wait_for_slot(self) -> None:
+        """Wait until a handler slot is free, or the connection has ended."""
+        while len(self._tasks) >= self._max_in_flight:
+            self._slot_free.clear()
+            slot = asyncio.ensure_future(self._slot_free.wait())
+            ended = asyncio.ensure_future(self.transport.wait_closed())
+            try:
+                await asyncio.wait((slot, ended), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                slot.cancel()
+                ended.cancel()
+            if ended.done() and not ended.cancelled():
+                raise ConnectionClosed("connection closed")
 
     def _dispatch(self, event: Any) -> bytes | None:
         """Route one event; return the frame to send back, if any."""
@@ -965,11 +1019,13 @@ class Connection:
         task.add_done_callback(self._task_done)
         return task
 
-    def _fire(self, event: Outgoing) -> None:
-        """Send ``event`` in the background (from a finally clause, say)."""
+    def _fire(self, event: Outgoing, then: Callable[[], object] | None = None) -> None:
+        """Send ``event`` in the background (from a finally clause, say), then call ``then``."""
         task = asyncio.ensure_future(self.send_event(event))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        if then is not None:
+            task.add_done_callback(lambda _: then())
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

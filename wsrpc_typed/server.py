@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
@@ -149,11 +150,13 @@ class Server:
         self._watchdog: asyncio.Task[None] | None = None
         self._ssl = ssl
         self._identities: dict[ServerConnection, Any] = {}
+        # Keepalive is ours (see _keepalive): websockets' own would wait close_timeout
+        # more for a peer that has just shown it does not answer.
+        self._keepalive_every = (ping_interval, ping_timeout)
         self._ws_options: dict[str, Any] = {
             "max_size": max_size,
             "compression": compression,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
+            "ping_interval": None,
             "open_timeout": open_timeout,
             "close_timeout": close_timeout,
         }
@@ -222,13 +225,14 @@ class Server:
         for conn in connections:
             conn.drain()
         grace = self.drain_timeout if drain_timeout is None else drain_timeout
+        close_timeout = self._ws_options["close_timeout"]
         try:
             async with asyncio.timeout(grace):
                 await asyncio.gather(*(conn.wait_idle() for conn in connections))
         except TimeoutError:
-            await asyncio.gather(*(conn.abandon_calls() for conn in connections))
+            await asyncio.gather(*(conn.abandon_calls(close_timeout) for conn in connections))
         await asyncio.gather(
-            *(conn.close(1001, "server shutting down") for conn in connections),
+            *(conn.close(1001, "server shutting down", close_timeout) for conn in connections),
             return_exceptions=True,
         )
         await server.wait_closed()
@@ -389,6 +393,10 @@ class Server:
             **self._conn_options,
         )
         self.connections.add(conn)
+        interval, timeout = self._keepalive_every
+        keepalive = (
+            None if interval is None else asyncio.create_task(_keepalive(ws, interval, timeout))
+        )
         try:
             for outcome in self._emit("connection", conn):
                 if inspect.isawaitable(outcome):
@@ -400,8 +408,32 @@ class Server:
             await conn.run()
             await conn.wait_closed()
         finally:
+            if keepalive is not None:
+                keepalive.cancel()
             self.connections.discard(conn)
             self._emit("close", conn)
+
+
+async def _keepalive(ws: ServerConnection, interval: float, timeout: float | None) -> None:
+    """Ping every ``interval`` seconds; drop a peer that sends no pong within ``timeout``.
+
+    Dropping it at once ends the connection, so its handlers are cancelled now,
+    not after a closing handshake the peer will not answer either.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            # As websockets does, the ping may wait behind data the peer has not taken
+            # yet (a slow reader is send_timeout's business); the pong may not.
+            pong = await ws.ping()
+            async with asyncio.timeout(timeout):
+                await pong
+        except TimeoutError:
+            logger.info("dropping %s: no pong within %s s", ws.remote_address, timeout)
+            ws.transport.abort()
+            return
+        except ConnectionClosed:
+            return
 
 
 _LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))

@@ -56,6 +56,10 @@ class Transport(Protocol):
         """Close the connection and wait until it is closed."""
         ...
 
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (by either side, or dropped)."""
+        ...
+
     def send_backlog(self) -> int | None:
         """Bytes waiting to be sent while the peer is not taking them, else ``None``.
 
@@ -107,6 +111,9 @@ class WebsocketsTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
+
+    async def wait_closed(self) -> None:
+        await self._ws.wait_closed()
 
     def send_backlog(self) -> int | None:
         if not self._ws.paused:
