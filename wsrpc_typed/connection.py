@@ -358,6 +358,8 @@ class Connection:
             self._pending.pop(id_, None)
             if timeout is not None:
                 self._deadlines.pop(id_, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: when sending failed, our caller has that error
             if future.cancelled() and dialect.extensions and self._closed is None:
                 # Our caller gave up: tell the peer, and only then free the slot, so the
                 # next call goes out after the cancellation.
@@ -444,7 +446,9 @@ class Connection:
             self._pending.pop(id_, None)
             self._in_streams.pop(id_, None)
             self._deadlines.pop(id_, None)
-            if not end.done() and self._closed is None:
+            if end.done() and not end.cancelled():
+                end.exception()  # retrieved: the consumer left, or has the error already
+            elif not end.done() and self._closed is None:
                 end.cancel()
                 self._fire(Cancel(id_))
 

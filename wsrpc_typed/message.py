@@ -87,6 +87,8 @@ class Message:
             ) from None
         finally:
             conn.forget_ack(self.id)
+            if ack.done() and not ack.cancelled():
+                ack.exception()  # retrieved: when sending failed, the caller has that error
 
     async def run(self, handler: SeedHandler) -> None:
         """Run ``handler`` on this message; answer for it if it does not reply.
