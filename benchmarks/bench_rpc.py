@@ -42,6 +42,8 @@ from typing import IO, Any
 from .worker import DEFAULT_TARGETS, SERVER_KIND, TARGETS, WORKLOADS, machine_busy_seconds
 
 BASELINE = "ws_echo"
+#: Targets that import this checkout's wsrpc_typed (the others use only websockets).
+LIVE_TARGETS = frozenset(t for t in TARGETS if t not in ("ws_echo", "rpc_orjson"))
 #: The floor the project must meet: target / ws_echo calls/s, by workload.
 FLOORS = {"seq": 0.75, "pipe64": 0.85}
 FLOOR_TARGET = "wsrpc"
@@ -440,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     version_after = code_version()
     summaries = summarise(results, opts)
     print(f"code: {version_before}")
-    if version_after != version_before:
+    live = [t for t in opts.targets if _split_target(t)[1] is None and t in LIVE_TARGETS]
+    if version_after != version_before and live:
         print(f"WARNING: wsrpc_typed changed during the run; now {version_after}")
     print(report(summaries, results, opts))
     print(f"\n(total {time.monotonic() - started:.0f} s)")

@@ -622,6 +622,8 @@ class Connection:
         if kind is Request:
             outgoing = self._serve(event, event.id, event.timeout, event.credit)
             return None if outgoing is None else self._encode_reply(outgoing)
+        if kind is Response or kind is ErrorResponse:
+            return self._settle(event)
         if kind is StreamItem:
             incoming = self._in_streams.get(_key(event.id))
             if incoming is not None:
@@ -637,8 +639,6 @@ class Connection:
             if running is not None:
                 running[0].cancel()
             return None
-        if kind is Response or kind is ErrorResponse:
-            return self._settle(event)
         if kind is Notification:
             self._serve(event, NO_REPLY)
             return None
@@ -675,8 +675,10 @@ class Connection:
             assert isinstance(event, ErrorResponse)
             cls = error_class_for_code(event.code)
             future.set_exception(cls(event.message, event.data, code=event.code))
-        self._wake_stream(key)
-        if self.dialect.name.startswith("ws-promise-v2"):
+        if self._in_streams:
+            self._wake_stream(key)
+        dialect = self.dialect
+        if not dialect.extensions and dialect.name.startswith("ws-promise-v2"):
             # v2 callers confirm every reply (SYN_ACK); its sender may be waiting for it.
             return self._encode_reply(Acknowledge(event.id, (), event.method))
         return None

@@ -136,6 +136,9 @@ class Method:
     deprecated: bool
     errors: tuple[type[RpcError], ...]
     scopes: frozenset[str] = frozenset()
+    #: The declared result type when it is JSON-native (int, str, bool, None): a result of
+    #: exactly that type serialises to itself, so dump_result returns it as is.
+    passthrough: type | None = None
 
     def validate(self, params: list[Any] | dict[str, Any] | None) -> dict[str, Any]:
         """Validate raw params (positional or named) into handler keyword arguments.
@@ -171,7 +174,18 @@ class Method:
         Raises:
             pydantic_core.PydanticSerializationError: the value does not match the type.
         """
+        if type(value) is self.passthrough:
+            return value
         return self.result_adapter.serializer.to_python(value, mode="json", warnings="error")
+
+
+def _passthrough(result_type: Any) -> type | None:
+    """The result type whose exact instances serialise to themselves (JSON-native), if any."""
+    if result_type is None or result_type is type(None):
+        return type(None)
+    if result_type is int or result_type is str or result_type is bool:
+        return result_type
+    return None
 
 
 def _never_suspends(func: Callable[..., Any]) -> bool:
@@ -298,6 +312,7 @@ def _compile(
         deprecated=deprecated,
         errors=tuple(errors),
         scopes=frozenset(scopes),
+        passthrough=_passthrough(result_type),
     )
 
 

@@ -372,7 +372,7 @@ async def test_16_one_connection_never_runs_more_than_its_cap(
     assert set(outcomes) <= {"ok", "busy"} and outcomes["ok"] >= PER_CONNECTION
     assert max(gauge.peak.values()) == PER_CONNECTION  # reached, never exceeded
     assert sampled <= PER_CONNECTION
-    assert len(waits) >= 10 and max(waits) < UNIT / 50
+    assert len(waits) >= 10 and max(waits) < UNIT / 10  # served throughout, within 0.5 s
 
 
 async def test_16_the_server_wide_cap_answers_server_busy(

@@ -54,6 +54,7 @@ from .events import (
 __all__ = ["SUBPROTOCOL", "JsonRpcDialect"]
 
 SUBPROTOCOL = "jsonrpc-2.0"
+_ABSENT: Any = object()  # a missing member (``None`` is a JSON null)
 
 _loads = jsontext.loads
 _dumps = jsontext.dumps
@@ -87,6 +88,26 @@ def _valid_id(value: Any) -> bool:
 
 
 def _decode_object(obj: Any) -> BatchItem | Cancel | StreamItem | Credit:
+    # Fast paths: the shapes every call sends (a request with an int or str id and
+    # object or array params; a result). They decode exactly as the checks below would.
+    if type(obj) is dict and obj.get("jsonrpc") == "2.0":
+        method = obj.get("method")
+        if type(method) is str:
+            id_ = obj.get("id", _ABSENT)
+            params = obj.get("params")
+            kind = type(id_)
+            if (kind is int or kind is str) and (type(params) is dict or type(params) is list):
+                timeout, credit = obj.get("timeout"), obj.get("credit")
+                if timeout is None and credit is None:
+                    return Request(id_, method, params)
+                if type(timeout) is float and credit is None:
+                    return Request(id_, method, params, timeout)
+        elif method is None and "result" in obj and "error" not in obj and "method" not in obj:
+            return Response(obj.get("id"), (obj["result"],))
+    return _decode_checked(obj)
+
+
+def _decode_checked(obj: Any) -> BatchItem | Cancel | StreamItem | Credit:
     if type(obj) is not dict:
         return _invalid("a message must be a JSON object")
     if "method" in obj:
