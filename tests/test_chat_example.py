@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +18,8 @@ from examples.chat.client_generated import (
 )
 from examples.chat.server import announce
 from tests.conftest import UNIT
+from tests.helpers.processes import ROOT, start_listening
 from wsrpc_typed import Client, Router, Server, connect
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Member:
@@ -115,17 +112,8 @@ async def test_two_members_chat_stream_history_confirm_and_get_announcements(
 async def test_the_example_programs_run_against_each_other() -> None:
     # The server program and the client program, as a user runs them; an in-process
     # member in the same room sees the program's message arrive.
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "examples.chat.server", "--port", "0"),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    server, url = await start_listening(sys.executable, "-m", "examples.chat.server", "--port", "0")
     try:
-        assert server.stdout is not None
-        line = (await asyncio.wait_for(server.stdout.readline(), UNIT * 2)).decode()
-        match = re.search(r"ws://127\.0\.0\.1:\d+", line)
-        assert match, line
-        url = match.group(0)
         carol = Member()
         async with connect(url, router=register_handlers(Router(), carol)) as conn:
             assert await ChatClient(conn).join(room="lobby", name="carol") == ["carol"]

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import signal
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import UNIT
+from tests.helpers.processes import ROOT, start_listening
 
-ROOT = Path(__file__).resolve().parent.parent
 WSRPC = [sys.executable, "-m", "wsrpc_typed.cli"]
 
 
 async def start_server(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *WSRPC,
-        "serve",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), UNIT * 2)).decode()
-    match = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
-    assert match, line
-    return proc, match.group(0)
+    return await start_listening(*WSRPC, "serve", *args)
 
 
 @pytest.fixture

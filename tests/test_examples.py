@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import sys
-from pathlib import Path
 
 from tests.conftest import UNIT
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.processes import ROOT, start_listening
 
 
 async def test_primes_example_end_to_end() -> None:
-    server = await asyncio.create_subprocess_exec(
+    server, url = await start_listening(
         *(sys.executable, "-m", "wsrpc_typed.cli", "serve", "examples.primes.service:router"),
         *("--port", "0"),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
     )
     try:
-        assert server.stdout is not None
-        line = (await asyncio.wait_for(server.stdout.readline(), UNIT * 2)).decode()
-        match = re.search(r"ws://127\.0\.0\.1:\d+", line)
-        assert match, line
         client = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "examples.primes.client", match.group(0)),
+            *(sys.executable, "-m", "examples.primes.client", url),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
         )
