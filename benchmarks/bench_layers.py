@@ -15,10 +15,12 @@ transport that hands over pre-built frames and swallows replies.
   orjson dumps, the anchors' thin layer). ``server/wsrpc`` gets what our client sends
   (with its default 30 s ``timeout`` member); ``server/wsrpc-no-timeout`` gets the same
   request without it.
-* ``client/*``: one call on a connection with 64 calls in flight: ``Client.call`` ->
-  ``Connection.call`` -> encode -> send, and the reader settling the reply. The fake
-  peer answers each request at once (it parses it with orjson to get the id: the same
-  cost for every client row). ``client/rpc_orjson`` is the anchors' minimal client.
+* ``client/*``: one call on a connection with 64 calls in flight: ``Client.call`` and
+  everything under it (encode, send, the reader settling the reply). The client is
+  opened with ``Client.open()`` as is, only the handshake and the socket swapped for
+  the fake peer, so its connection has the client's real options. The fake peer answers
+  each request at once (it parses it with orjson to get the id: the same cost for every
+  client row). ``client/rpc_orjson`` is the anchors' minimal client.
 
 Reported: CPU ns per call, median of ``--repeat`` runs (process CPU time), and the
 difference to the hand-written baseline. Run it in a modified copy of the package to
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import itertools
 import statistics
 import sys
@@ -194,17 +197,23 @@ async def _drive(call: Callable[[int], Awaitable[Any]], calls: int) -> None:
 
 async def _client_wsrpc(calls: int, typed: bool) -> int:
     from wsrpc_typed import Client
-    from wsrpc_typed.connection import Connection
-    from wsrpc_typed.dialects.jsonrpc import JsonRpcDialect
     from wsrpc_typed.errors import ConnectionClosed
 
-    client = Client("ws://127.0.0.1:1")
     transport = FakePeerTransport(ConnectionClosed)
-    conn = Connection(cast(Any, transport), JsonRpcDialect(), None, timeout=client.timeout)
-    # What Client._connect_once does, minus the handshake.
-    client._conn = conn
-    client._reader = asyncio.create_task(client._read(conn))
-    client._connected.set()
+
+    async def fake_connect(url: str, **options: Any) -> Any:
+        return None
+
+    # Client.open() as is (so the Connection gets exactly the client's options), with the
+    # handshake and the socket swapped for the fake peer.
+    client_module: Any = importlib.import_module("wsrpc_typed.client")
+    saved = client_module.ws_connect, client_module.WebsocketsTransport
+    client_module.ws_connect = fake_connect
+    client_module.WebsocketsTransport = lambda ws: transport
+    try:
+        client = await Client("ws://127.0.0.1:1").open()
+    finally:
+        client_module.ws_connect, client_module.WebsocketsTransport = saved
 
     async def untyped(i: int) -> Any:
         return await client.call("add", {"a": i, "b": 1})
