@@ -38,7 +38,6 @@ from .dialects.events import (
     Cancel,
     Credit,
     ErrorResponse,
-    Ignored,
     Malformed,
     Notification,
     Outgoing,
@@ -658,8 +657,6 @@ class Connection:
         if kind is Malformed:
             logger.info("malformed frame from %s: %s", self.remote_address, event.reason)
             return None if event.reply is None else self._encode_reply(event.reply)
-        if kind is Ignored:
-            return None
         raise TypeError(f"unexpected event {kind.__name__}")  # pragma: no cover
 
     def _settle(self, event: Response | ErrorResponse) -> bytes | None:

@@ -27,7 +27,6 @@ __all__ = [
     "Dialect",
     "ErrorResponse",
     "Event",
-    "Ignored",
     "Malformed",
     "Notification",
     "Outgoing",
@@ -123,13 +122,6 @@ class Credit:
 
 
 @dataclass(slots=True)
-class Ignored:
-    """A frame the dialect reads and drops by design; ``reason`` is for the log."""
-
-    reason: str
-
-
-@dataclass(slots=True)
 class Malformed:
     """A frame (or batch item) that is not a valid message.
 
@@ -153,15 +145,7 @@ class Batch:
 
 Control = Cancel | StreamItem | Credit
 Event = (
-    Request
-    | Notification
-    | Response
-    | ErrorResponse
-    | Acknowledge
-    | Ignored
-    | Malformed
-    | Batch
-    | Control
+    Request | Notification | Response | ErrorResponse | Acknowledge | Malformed | Batch | Control
 )
 Outgoing = Request | Notification | Response | ErrorResponse | Acknowledge | Control
 
@@ -184,7 +168,7 @@ class Dialect(Protocol):
 
         Never raises: undecodable input becomes :class:`Malformed`, carrying
         the error reply to send back (or none, where the dialect has no error
-        channel); frames to drop by design become :class:`Ignored`.
+        channel).
         """
         ...
 
