@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import random
 import uuid
 from typing import Any, assert_type
 
@@ -203,3 +204,12 @@ async def test_concurrent_calls_on_one_connection(server: Server) -> None:
     async with connect(server.url) as conn:
         results = await asyncio.gather(*(conn.call("add", [i, i]) for i in range(200)))
         assert results == [2 * i for i in range(200)]
+
+
+def test_backoff_jitter_ignores_the_global_random_seed() -> None:
+    backoff = Backoff(initial=1, factor=2, maximum=10)
+    delays = set()
+    for _ in range(20):
+        random.seed(1234)  # an application or a test tool seeding the global generator
+        delays.add(backoff.delay(2))
+    assert len(delays) > 1

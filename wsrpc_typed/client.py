@@ -28,6 +28,9 @@ __all__ = ["Backoff", "Client", "connect"]
 logger = logging.getLogger("wsrpc_typed")
 
 T = TypeVar("T")
+#: Jitter from the OS, not the ``random`` module: an application (or a test tool) that
+#: seeds the global generator must not make every client retry in lockstep.
+_jitter = random.SystemRandom()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
         cap = min(self.maximum, self.initial * self.factor**attempt)
-        return cap / 2 + random.uniform(0, cap / 2)
+        return cap / 2 + _jitter.uniform(0, cap / 2)
 
 
 class Client:
