@@ -454,21 +454,15 @@ async def test_nothing_reaches_a_client_that_it_should_not_see(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     sent: list[tuple[str, bytes, bool]] = []
-    original = WebsocketsTransport.__init__
+    original = WebsocketsTransport.send
 
-    def recording(self: WebsocketsTransport, ws: Any) -> None:
-        original(self, ws)
+    def recording(self: WebsocketsTransport, message: bytes, /, *, text: bool) -> Awaitable[None]:
+        ws = self.websocket
         if isinstance(ws, ServerConnection):
-            send = self.send
-            name = ws.subprotocol or "auto"
+            sent.append((ws.subprotocol or "auto", bytes(message), text))
+        return original(self, message, text=text)
 
-            async def record(message: bytes, /, *, text: bool) -> None:
-                sent.append((name, bytes(message), text))
-                await send(message, text=text)
-
-            self.send = record
-
-    monkeypatch.setattr(WebsocketsTransport, "__init__", recording)
+    monkeypatch.setattr(WebsocketsTransport, "send", recording)
     caplog.set_level("ERROR", logger="wsrpc_typed")
 
     router = build_router()
