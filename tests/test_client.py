@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events, Point
+from tests.helpers.waiting import eventually
 from wsrpc_typed import (
     Backoff,
     CallTimeout,
@@ -24,6 +25,7 @@ from wsrpc_typed import (
     Server,
     connect,
 )
+from wsrpc_typed.connection import CallWindow
 
 
 async def test_call_named_positional_and_typed(server: Server) -> None:
@@ -213,3 +215,64 @@ def test_backoff_jitter_ignores_the_global_random_seed() -> None:
         random.seed(1234)  # an application or a test tool seeding the global generator
         delays.add(backoff.delay(2))
     assert len(delays) > 1
+
+
+async def test_max_calls_out_keeps_calls_back_in_order() -> None:
+    from wsrpc_typed import Router
+
+    router = Router()
+    running: list[int] = []
+    peak = 0
+    release = asyncio.Event()
+
+    @router.method
+    async def hold(n: int) -> int:
+        nonlocal peak
+        running.append(n)
+        peak = max(peak, len(running))
+        await release.wait()
+        running.remove(n)
+        return n
+
+    async with Server(router, port=0) as srv, connect(srv.url, max_calls_out=2) as conn:
+        calls = [asyncio.ensure_future(conn.call("hold", [n])) for n in range(6)]
+        await eventually(lambda: len(running) == 2)
+        # A call waiting its turn times out on its own budget, and one cancelled while
+        # waiting gives up its turn: neither takes a place from the others.
+        with pytest.raises(CallTimeout):
+            await conn.call("hold", [98], timeout=0.2)
+        waiting = asyncio.ensure_future(conn.call("hold", [99]))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        assert sorted(running) == [0, 1]  # the server saw only the first two
+        release.set()
+        assert await asyncio.wait_for(asyncio.gather(*calls), UNIT) == list(range(6))
+        assert peak == 2
+        assert await conn.call("hold", [7]) == 7  # every place came back
+
+
+async def test_call_window_hands_places_over_first_come_first_served() -> None:
+    window = CallWindow(1)
+    assert window.take()
+    assert not window.take()
+    order: list[int] = []
+
+    async def waiter(n: int) -> None:
+        await window.wait()
+        order.append(n)
+
+    tasks = [asyncio.ensure_future(waiter(n)) for n in range(4)]
+    await asyncio.sleep(0)
+    window.release()  # handed to waiter 0, not back to the pool
+    assert not window.take()
+    await asyncio.sleep(0)
+    assert order == [0]
+    tasks[1].cancel()  # cancelled while waiting: leaves the queue
+    window.release()  # handed to waiter 2...
+    tasks[2].cancel()  # ...which is cancelled before it runs: it passes the place on
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert order == [0, 3]
+    window.release()
+    assert window.take()  # nobody waits: the place went back to the pool
+    assert tasks[1].cancelled() and tasks[2].cancelled()

@@ -21,6 +21,7 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from .registry import Method, Router
     from .transport import Transport
 
-__all__ = ["CallBudget", "Connection", "SeedHandler"]
+__all__ = ["CallBudget", "CallWindow", "Connection", "SeedHandler"]
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -129,6 +130,51 @@ def _key(id_: Any) -> Any:
 
 def _error_reply(exc: RpcError, id_: Any, method: str) -> ErrorResponse:
     return ErrorResponse(id_, exc.code, exc.message, exc.data, method)
+
+
+class CallWindow:
+    """A cap on our calls on the wire at once: a FIFO semaphore, cheap when not full.
+
+    ``take()`` claims a place without awaiting when one is free and nobody waits;
+    ``wait()`` queues for one. ``release()`` hands the place straight to the
+    first waiter, so a newcomer never overtakes the queue.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Claim a place if one is free now."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a place (after :meth:`take` failed)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release()  # handed a place, but leaving: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(future)
+            raise
+
+    def release(self) -> None:
+        """Give a place back: to the first waiter, else to the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 class CallBudget:
@@ -216,10 +262,11 @@ class Connection:
         self._sweep_at = math.inf
         self._slot_free = asyncio.Event()
         #: Our calls on the wire at once; the others wait their turn here, not at the peer.
-        self._window = None if max_calls_out is None else asyncio.Semaphore(max_calls_out)
+        self._window = None if max_calls_out is None else CallWindow(max_calls_out)
         self._ids = itertools.count(1)
         self._closed: ConnectionClosed | None = None
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[None] = self._loop.create_future()
         self._finisher: asyncio.Future[None] | None = None
 
     # -- facts ------------------------------------------------------------------
@@ -326,20 +373,17 @@ class Connection:
             raise CallTimeout(f"the deadline of {method!r} had passed before it was sent")
         if self._closed is not None or not self._known:
             await self._ready(timeout)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         window = self._window
-        if window is not None:
-            if window.locked():
-                waited_from = loop.time()
-                try:
-                    async with asyncio.timeout(timeout):
-                        await window.acquire()
-                except TimeoutError:
-                    raise CallTimeout(f"no reply to {method!r} within {timeout} s") from None
-                if timeout is not None:
-                    timeout -= loop.time() - waited_from
-            else:
-                await window.acquire()
+        if window is not None and not window.take():
+            waited_from = loop.time()
+            try:
+                async with asyncio.timeout(timeout):
+                    await window.wait()
+            except TimeoutError:
+                raise CallTimeout(f"no reply to {method!r} within {timeout} s") from None
+            if timeout is not None:
+                timeout -= loop.time() - waited_from
         id_ = next(self._ids)
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._pending[id_] = future
@@ -753,7 +797,11 @@ class Connection:
             kwargs = method.validate(call.params)
         except InvalidParams as exc:
             return None if id_ is NO_REPLY else _error_reply(exc, id_, name)
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        deadline = None
+        if timeout is not None and (
+            not method.inline or method.context_param is not None or self._interceptors
+        ):  # (a handler that runs inline cannot be interrupted: it needs no deadline)
+            deadline = self._loop.time() + timeout
         if method.context_param is not None:
             request_id = None if id_ is NO_REPLY else id_
             kwargs[method.context_param] = Context(self, name, request_id, deadline)

@@ -27,6 +27,12 @@ def dumps(obj: Any) -> bytes:
         ValueError: a value is out of JSON's range (NaN, infinities) or nested too deep.
     """
     try:
+        # Plain first: what it accepts, it writes exactly as the options below would,
+        # and non-string keys (the option's cost) are rare.
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        pass
+    try:
         return orjson.dumps(obj, default=to_jsonable_python, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
         if "64-bit" not in str(exc) and "ecursion" not in str(exc):
