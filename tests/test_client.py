@@ -25,7 +25,7 @@ from wsrpc_typed import (
     Server,
     connect,
 )
-from wsrpc_typed.connection import CallWindow
+from wsrpc_typed.limits import CallWindow
 
 
 async def test_call_named_positional_and_typed(server: Server) -> None:

@@ -15,7 +15,8 @@ from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.client import connect as ws_connect
 
-from .connection import _DEFAULT, Connection, Params, SeedHandler, result_of
+from .calling import _DEFAULT, Params, result_of
+from .connection import Connection, SeedHandler
 from .dialects.detect import dialect_for_subprotocol
 from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed

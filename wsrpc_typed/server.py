@@ -17,10 +17,12 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
-from .connection import CallBudget, Connection, wire_params
+from .calling import wire_params
+from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
 from .dialects.events import Notification
 from .interceptors import Interceptor
+from .limits import CallBudget
 from .registry import Router
 from .security import Handshake, OriginPolicy, Rejected, origin_allowed
 from .transport import WebsocketsTransport

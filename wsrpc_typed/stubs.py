@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUserError
 from typing_extensions import deprecated
 
+from .calling import Params
 from .client import Client
-from .connection import Connection, Params
+from .connection import Connection
 from .errors import RpcError
 from .registry import Router
 
