@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,31 @@ from tests.conftest import UNIT
 from tests.helpers.processes import ROOT, start_listening
 
 WSRPC = [sys.executable, "-m", "wsrpc_typed.cli"]
+
+
+# Runs ``wsrpc`` with a stdout that, once the ws:// line is out, holds the process until
+# the test writes a line to stdin. A signal sent in that pause lands right after the
+# announcement on every run, where by chance it would land only some of the time.
+PAUSE_AFTER_ANNOUNCING = """
+import io, sys
+from wsrpc_typed.cli import main
+
+class PauseAfterAnnouncing(io.TextIOWrapper):
+    announced = paused = False
+
+    def write(self, text):
+        self.announced |= "ws://" in text
+        return super().write(text)
+
+    def flush(self):
+        super().flush()
+        if self.announced and not self.paused:
+            self.paused = True
+            sys.stdin.readline()
+
+sys.stdout = PauseAfterAnnouncing(sys.stdout.detach(), line_buffering=True)
+main()
+"""
 
 
 async def start_server(*args: str) -> tuple[asyncio.subprocess.Process, str]:
@@ -58,9 +84,61 @@ async def test_call_prints_error_and_exits_1(
     assert code == 1 and json.loads(err)["error"]["code"] == -32601
 
 
-async def test_call_to_nowhere_exits_1() -> None:
-    code, _, err = await run_cli("call", "ws://127.0.0.1:9", "add", "[1, 2]")
-    assert code == 1 and err.startswith("error:")
+def assert_one_line_error(out: str, err: str, fragment: str) -> None:
+    """Expected failures print one ``error:`` line on stderr, nothing else."""
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1, err
+    assert fragment in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://127.0.0.1:1", "ws://127.0.0.1:99999"])
+async def test_call_with_a_bad_url_exits_1(url: str) -> None:
+    code, out, err = await run_cli("call", url, "add", "[1, 2]")
+    assert code == 1
+    assert_one_line_error(out, err, "invalid URL")
+
+
+async def test_call_to_a_port_with_nothing_listening_exits_1() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = await run_cli("call", f"ws://127.0.0.1:{port}", "add", "[1, 2]")
+    assert code == 1
+    assert_one_line_error(out, err, "cannot connect to")
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (b"garbage\r\n\r\n", "did not receive a valid HTTP response"),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "HTTP 404"),
+        (None, "timed out"),  # never answers: the handshake times out
+    ],
+)
+async def test_call_to_a_server_that_is_not_websocket_exits_1(
+    reply: bytes | None, reason: str
+) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if reply is None:
+            await reader.read()
+        else:
+            writer.write(reply)
+        writer.close()
+
+    async with await asyncio.start_server(answer, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}"
+        code, out, err = await run_cli("call", url, "add", "[1, 2]", "--timeout", str(UNIT / 5))
+    assert code == 1
+    assert_one_line_error(out, err, f"cannot connect to {url}: ")
+    assert reason in err
+
+
+@pytest.mark.parametrize("params", ["{bad", '"a string"', "7"])
+async def test_call_rejects_params_that_are_not_an_object_or_array(params: str) -> None:
+    # Checked before connecting: the host cannot resolve, so connecting would exit 1, not 2.
+    code, out, err = await run_cli("call", "ws://host.invalid", "add", params)
+    assert code == 2
+    assert_one_line_error(out, err, "PARAMS")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -70,6 +148,32 @@ async def test_serve_shuts_down_gracefully_on_signals(sig: signal.Signals) -> No
     assert (code, out.strip()) == (0, "true")
     proc.send_signal(sig)
     assert await asyncio.wait_for(proc.wait(), UNIT * 2) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_shuts_down_gracefully_on_a_signal_sent_as_it_announces(
+    sig: signal.Signals,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-c", PAUSE_AFTER_ANNOUNCING),
+        *("serve", "examples.primes.service:router", "--port", "0"),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), UNIT * 2)
+        assert b"ws://127.0.0.1:" in line
+        proc.send_signal(sig)
+        _, err = await asyncio.wait_for(proc.communicate(b"go\n"), UNIT * 2)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
 
 
 async def test_serve_reports_a_taken_port(served: tuple[asyncio.subprocess.Process, str]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import typing
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import pytest
 from pydantic import Field
@@ -150,12 +152,74 @@ class Opaque:
     pass
 
 
-def test_unsupported_type_is_a_registration_error() -> None:
-    async def h(x: Opaque) -> int:
-        return 0
+class StdlibTypedDict(typing.TypedDict):  # pydantic wants typing_extensions' on 3.11
+    a: int
 
-    with pytest.raises(RegistrationError, match=r"'h'.*not supported by pydantic"):
-        Router().method(h)
+
+def _registration_error(source: str) -> str:
+    """The message of the RegistrationError raised by registering ``h`` defined in ``source``."""
+    namespace: dict[str, Any] = {
+        "AsyncIterator": AsyncIterator,
+        "Annotated": Annotated,
+        "Context": Context,
+        "Opaque": Opaque,
+        "Optional": Optional,
+        "StdlibTypedDict": StdlibTypedDict,
+        "threading": threading,
+    }
+    exec(source, namespace)
+    with pytest.raises(RegistrationError) as info:
+        Router().method(namespace["h"])
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def h(a: int, bad: threading.Lock) -> int: ...",
+        "def h(a: int, bad: Opaque = None) -> int: ...",
+        "def h(a: int, bad: list[Opaque]) -> int: ...",
+        "def h(a: int, bad: StdlibTypedDict) -> int: ...",
+    ],
+)
+def test_unsupported_parameter_type_names_the_parameter(source: str) -> None:
+    message = _registration_error(source)
+    assert "handler 'h'" in message
+    assert "parameter 'bad': its type is not supported by pydantic" in message
+    assert "use a pydantic-compatible type" in message
+    # Pydantic's reason is cut to its first sentence, without its arbitrary_types_allowed hint.
+    assert "\n" not in message and "arbitrary_types_allowed" not in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def h(a: int) -> Opaque: ...",
+        "async def h(a: int) -> AsyncIterator[Opaque]:\n    yield Opaque()",
+    ],
+)
+def test_unsupported_return_type_names_the_return_type(source: str) -> None:
+    message = _registration_error(source)
+    assert "handler 'h'" in message
+    assert "the return type is not supported by pydantic" in message
+    assert "use a pydantic-compatible type" in message
+    assert "\n" not in message and "arbitrary_types_allowed" not in message
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        "Context | None = None",
+        "Optional[Context]",
+        "list[Context]",
+        "Annotated[Context | None, 'doc']",
+    ],
+)
+def test_context_inside_another_type_names_the_fix(annotation: str) -> None:
+    message = _registration_error(f"def h(a: int, ctx: {annotation}) -> int: ...")
+    assert "handler 'h'" in message and "parameter 'ctx'" in message
+    assert "annotate it exactly `ctx: Context`" in message
+    assert "needs no default or Optional" in message
 
 
 def test_registration_error_is_a_type_error() -> None:

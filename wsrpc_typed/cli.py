@@ -7,9 +7,10 @@ import importlib
 import json
 import signal
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
 from .client import connect
 from .errors import RpcError, WsrpcError
@@ -55,13 +56,15 @@ def serve(
     router = load_router(target)
 
     async def run() -> None:
-        server = Server(router, host=host, port=port, default_dialect=dialect)
-        await server.open()
-        print(f"wsrpc-typed serving {target} on {server.url}", flush=True)
+        # Handlers go in before the URL is printed: whoever reads it may signal at once,
+        # and that must still drain and exit 0, not die by the default handler.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server = Server(router, host=host, port=port, default_dialect=dialect)
+        await server.open()
+        print(f"wsrpc-typed serving {target} on {server.url}", flush=True)
         await stop.wait()
         print("shutting down", file=sys.stderr, flush=True)
         await server.close()
@@ -80,19 +83,34 @@ def call(
     params: Annotated[
         str | None, typer.Argument(help="Params as JSON: an object (by name) or an array.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the reply.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the connection, then for the reply.")
+    ] = 30.0,
 ) -> None:
-    """Call a method and print its result as JSON (exit 1 and print the error on failure)."""
+    """Call a method and print its result as JSON.
+
+    Exits 0 on success; 1 if the call fails (an error reply, printed as JSON, or a
+    one-line connection error); 2 on a usage error such as params that are not JSON.
+    """
     try:
         parsed: Any = json.loads(params) if params is not None else None
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"params are not valid JSON: {exc}") from exc
+        _usage_error(f"PARAMS is not valid JSON ({exc})")
     if parsed is not None and not isinstance(parsed, list | dict):
-        raise typer.BadParameter("params must be a JSON object or array")
+        _usage_error("PARAMS must be a JSON object or array")
 
     async def run() -> Any:
-        async with connect(url, timeout=timeout) as conn:
-            return await conn.call(method, parsed)
+        client = connect(url, timeout=timeout, open_timeout=timeout)
+        try:
+            await client.open()
+        except InvalidURI as exc:
+            _fail(f"invalid URL {url!r}", exc.msg)
+        except ValueError as exc:  # urllib's own complaints: a port out of range, a bad IPv6
+            _fail(f"invalid URL {url!r}", exc)
+        except (InvalidHandshake, OSError) as exc:  # OSError: refused, DNS, TLS, timeout
+            _fail(f"cannot connect to {url}", exc)
+        async with client:
+            return await client.call(method, parsed)
 
     try:
         result = asyncio.run(run())
@@ -102,10 +120,25 @@ def call(
             error["data"] = exc.data
         typer.echo(json.dumps({"error": error}, ensure_ascii=False), err=True)
         raise typer.Exit(1) from None
-    except (WsrpcError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    except (WsrpcError, WebSocketException, OSError) as exc:
+        _fail(f"calling {method} failed", exc)
     typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+def _usage_error(message: str) -> NoReturn:
+    # One plain line rather than typer's boxed BadParameter, which wraps long messages;
+    # the exit code stays click's 2 for usage errors.
+    typer.echo(
+        f"error: {message}; pass an object like '{{\"n\": 20}}' or an array like '[7]'", err=True
+    )
+    raise typer.Exit(2)
+
+
+def _fail(what: str, why: object) -> NoReturn:
+    # Expected failures are one line on stderr: a traceback would bury the reason.
+    reason = " ".join(str(why).split()) or type(why).__name__
+    typer.echo(f"error: {what}: {reason}", err=True)
+    raise typer.Exit(1)
 
 
 def main() -> None:

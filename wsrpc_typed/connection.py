@@ -222,7 +222,9 @@ class Connection(Calling, Serving):
             incoming.wake()
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._batches]
         for task in tasks:
-            task.cancel()
+            # Cancelled after the failures above reach their waiters: a handler waiting for
+            # an acknowledgement or for its own call to the peer sees ConnectionClosed first.
+            self._loop.call_soon(task.cancel)
 
         async def finish() -> None:
             if tasks:

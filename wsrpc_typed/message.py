@@ -8,17 +8,34 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .dialects.events import ErrorResponse, Response
-from .errors import AckTimeout, InternalError, RpcError
+from .errors import AckTimeout, ConnectionClosed, InternalError, RpcError
 
 if TYPE_CHECKING:
     from .connection import Connection, SeedHandler
 
-__all__ = ["NO_REPLY", "Message"]
+__all__ = ["NO_REPLY", "Message", "passes_through"]
 
 #: The "id" of a notification: a request id may be null, so None cannot mean "no reply".
 NO_REPLY: Any = object()
 
 logger = logging.getLogger("wsrpc_typed")
+
+
+def passes_through(exc: BaseException) -> bool:
+    """Whether an exception out of a handler is not its failure, but ours to pass on.
+
+    KeyboardInterrupt stops the program, and a CancelledError while the handler's
+    task is being cancelled ends that task. Anything else is the handler failing,
+    to be answered for: SystemExit (argparse raises it on bad input) and a
+    CancelledError the handler raised on its own (``future.result()`` of a
+    cancelled future) included.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, asyncio.CancelledError):
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+    return False
 
 
 class Message:
@@ -31,7 +48,16 @@ class Message:
         connection: The connection it arrived on.
     """
 
-    __slots__ = ("args", "connection", "id", "method", "notification", "replied")
+    __slots__ = (
+        "_collect",
+        "args",
+        "collected",
+        "connection",
+        "id",
+        "method",
+        "notification",
+        "replied",
+    )
 
     def __init__(
         self,
@@ -39,8 +65,13 @@ class Message:
         id_: Any,
         method: str,
         params: list[Any] | dict[str, Any] | None,
+        *,
+        collect: bool = False,
     ) -> None:
         self.connection = connection
+        # In a JSON-RPC batch the reply is kept (in ``collected``) for the batch's reply.
+        self._collect = collect
+        self.collected: Response | ErrorResponse | None = None
         self.notification = id_ is NO_REPLY
         self.id = None if self.notification else id_
         self.method = method
@@ -60,17 +91,23 @@ class Message:
           socket (neither protocol acknowledges replies; the original legacy
           clients never send their acknowledgement); returns ``()``.
 
+        A notification has nobody to answer: replying to one sends nothing and
+        returns ``()`` at once, so one handler can serve both.
+
         Raises:
             AckTimeout: no acknowledgement within ``connection.ack_timeout`` (v2).
             ConnectionClosed: the connection ended before the reply was sent or acknowledged.
-            RuntimeError: the message was already replied to, or is a notification.
+            RuntimeError: the message was already replied to.
         """
         if self.notification:
-            raise RuntimeError(f"{self.method!r} was sent as a notification; it takes no reply")
+            return ()
         if self.replied:
             raise RuntimeError(f"the request {self.id!r} ({self.method!r}) was already replied to")
         self.replied = True
         conn = self.connection
+        if self._collect:
+            self.collected = Response(self.id, values, self.method)
+            return ()
         frame = conn.dialect.encode(Response(self.id, values, self.method))
         if not conn.dialect.name.startswith("ws-promise-v2"):
             await conn.send_frame(frame)
@@ -103,7 +140,11 @@ class Message:
                 await outcome
         except RpcError as exc:
             await self._fail(exc)
-        except Exception as exc:
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
+            if isinstance(exc, ConnectionClosed) and self.connection.closed:
+                return  # the caller is gone (so is its acknowledgement): no one to answer
             logger.error(
                 "seed handler for %r failed (request id %r)",
                 self.method,
@@ -115,12 +156,16 @@ class Message:
         else:
             if not self.replied and not self.notification:
                 self.replied = True
-                await self.connection.send_event(Response(self.id, (), self.method))
+                await self._answer(Response(self.id, (), self.method))
 
     async def _fail(self, exc: RpcError) -> None:
         if self.replied or self.notification:
             return
         self.replied = True
-        await self.connection.send_event(
-            ErrorResponse(self.id, exc.code, exc.message, exc.data, self.method)
-        )
+        await self._answer(ErrorResponse(self.id, exc.code, exc.message, exc.data, self.method))
+
+    async def _answer(self, reply: Response | ErrorResponse) -> None:
+        if self._collect:
+            self.collected = reply
+        else:
+            await self.connection.send_event(reply)

@@ -206,6 +206,41 @@ def _is_context(annotation: Any) -> bool:
     return annotation is Context
 
 
+def _mentions_context(annotation: Any) -> bool:
+    """Whether ``Context`` appears anywhere in a type (``Context | None``, ``list[Context]``)."""
+    return annotation is Context or any(_mentions_context(arg) for arg in get_args(annotation))
+
+
+_SCHEMA_ERRORS = (PydanticSchemaGenerationError, PydanticUserError)
+_TYPE_FIX = (
+    "use a pydantic-compatible type: a BaseModel, dataclass, TypedDict or a standard type "
+    "such as int, str or list[...]"
+)
+
+
+def _reason(exc: Exception) -> str:
+    # Pydantic's first sentence names the type; the rest of its text suggests
+    # arbitrary_types_allowed, which is no fix for a value that crosses the wire.
+    return str(exc).partition("\n")[0].split(". ", 1)[0]
+
+
+def _params_error(where: str, annotations: Mapping[str, Any], exc: Exception) -> RegistrationError:
+    """A RegistrationError naming the parameter whose type broke the params validator."""
+    # One adapter per parameter, only here: the params validator is one TypedDict,
+    # so pydantic's own error does not say which field it was building.
+    for name, annotation in annotations.items():
+        try:
+            TypeAdapter(annotation)
+        except _SCHEMA_ERRORS as param_exc:
+            return RegistrationError(
+                f"{where}, parameter {name!r}: its type is not supported by pydantic "
+                f"({_reason(param_exc)}); {_TYPE_FIX}"
+            )
+    return RegistrationError(
+        f"{where}: the parameter types are not supported by pydantic ({_reason(exc)}); {_TYPE_FIX}"
+    )
+
+
 def _compile(
     func: Callable[..., Any],
     name: str,
@@ -255,6 +290,12 @@ def _compile(
                 raise RegistrationError(f"{at}: only one parameter may receive the Context")
             context_param = param.name
             continue
+        if _mentions_context(annotation):
+            raise RegistrationError(
+                f"{at}: a Context inside another type is never injected; annotate it exactly "
+                f"`{param.name}: Context`; the context is always given, so it needs no default "
+                "or Optional"
+            )
         if param.default is param.empty:
             fields[param.name] = annotation
         else:
@@ -268,11 +309,8 @@ def _compile(
     params_td.__pydantic_config__ = _PARAMS_CONFIG
     try:
         params_adapter: TypeAdapter[Any] = TypeAdapter(params_td)
-    except (PydanticSchemaGenerationError, PydanticUserError) as exc:
-        raise RegistrationError(
-            f"{where}: a parameter type is not supported by pydantic ({exc}); "
-            "use a type pydantic can validate"
-        ) from exc
+    except _SCHEMA_ERRORS as exc:
+        raise _params_error(where, {n: hints[n] for n in fields}, exc) from exc
     result_type = hints["return"]
     if stream:
         if get_origin(result_type) not in _STREAM_ORIGINS or not get_args(result_type):
@@ -283,13 +321,13 @@ def _compile(
         result_type = get_args(result_type)[0]
     try:
         result_adapter: TypeAdapter[Any] = TypeAdapter(result_type, config=_RESULT_CONFIG)
-    except (PydanticSchemaGenerationError, PydanticUserError):
+    except _SCHEMA_ERRORS:
         try:
             result_adapter = TypeAdapter(result_type)
-        except (PydanticSchemaGenerationError, PydanticUserError) as exc:
+        except _SCHEMA_ERRORS as exc:
             raise RegistrationError(
-                f"{where}: the return type is not supported by pydantic ({exc}); "
-                "use a type pydantic can serialise"
+                f"{where}: the return type is not supported by pydantic ({_reason(exc)}); "
+                f"{_TYPE_FIX}"
             ) from exc
     for error in errors:
         if not (isinstance(error, type) and issubclass(error, RpcError)):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, cast
+import contextvars
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .context import Context
 from .dialects.events import (
@@ -43,7 +45,7 @@ from .errors import (
     ShuttingDown,
 )
 from .interceptors import Call, intercept
-from .message import NO_REPLY, Message
+from .message import NO_REPLY, Message, passes_through
 from .streams import OutStream
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from .registry import Method
 
 __all__ = ["Serving"]
+
+T = TypeVar("T")
 
 
 def _error_reply(exc: RpcError, id_: Any, method: str) -> ErrorResponse:
@@ -184,31 +188,39 @@ class Serving(Endpoint):
         return method, kwargs, deadline
 
     def _answer_inline(self, method: Method, kwargs: dict[str, Any], id_: Any) -> Outgoing | None:
-        """Run a handler that cannot suspend, right here, and return its reply."""
+        """Run a handler that cannot suspend, right here, and return its reply.
+
+        It runs in a copy of the reader's context, as a task would: context
+        variables it sets do not leak into later calls.
+        """
         try:
             if method.is_async:
                 coroutine = method.func(**kwargs)
                 try:
-                    coroutine.send(None)
+                    contextvars.copy_context().run(coroutine.send, None)
                 except StopIteration as stop:
                     result = stop.value
                 else:  # pragma: no cover - excluded by Method.inline (no YIELD_VALUE)
                     coroutine.close()
                     raise RuntimeError(f"{method.name!r} suspended although it has no await")
             else:
-                result = method.func(**kwargs)
+                result = contextvars.copy_context().run(method.func, **kwargs)
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)
-        except Exception as exc:
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
             return self._failure(exc, method, id_, None)
 
     def _failure(
-        self, exc: Exception, method: Method, id_: Any, deadline: float | None
+        self, exc: BaseException, method: Method, id_: Any, deadline: float | None
     ) -> ErrorResponse | None:
         """The reply to a handler that raised: its RpcError, a deadline, or an opaque error."""
         if isinstance(exc, RpcError):
             return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
+        if isinstance(exc, self._closed_errors) and self._closed is not None:
+            return None  # this connection ended under the handler: no one to answer
         if (
             isinstance(exc, TimeoutError)
             and deadline is not None
@@ -247,7 +259,9 @@ class Serving(Endpoint):
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)
-        except Exception as exc:
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
             return self._failure(exc, method, id_, deadline)
 
     async def _produce(
@@ -277,14 +291,19 @@ class Serving(Endpoint):
             reply: Outgoing | None = Response(id_, (None,), method.name)
         except self._closed_errors:
             return
-        except asyncio.CancelledError:
-            if items.ag_frame is not None and not items.ag_running:
-                # Parked at a yield (waiting for credit, or while its item was sent):
-                # deliver the cancellation there, so the handler sees CancelledError.
-                with contextlib.suppress(BaseException):
-                    await items.athrow(asyncio.CancelledError())
-            raise
-        except Exception as exc:
+        except asyncio.CancelledError as exc:
+            if not passes_through(exc):  # the handler's own, not a cancellation of the stream
+                reply = self._failure(exc, method, id_, deadline)
+            else:
+                if items.ag_frame is not None and not items.ag_running:
+                    # Parked at a yield (waiting for credit, or while its item was sent):
+                    # deliver the cancellation there, so the handler sees CancelledError.
+                    with contextlib.suppress(BaseException):
+                        await items.athrow(asyncio.CancelledError())
+                raise
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
             reply = self._failure(exc, method, id_, deadline)
         finally:
             await items.aclose()
@@ -293,13 +312,12 @@ class Serving(Endpoint):
         if reply is not None:
             await self.send_event(reply)
 
-    def _internal_error(self, exc: Exception, id_: Any, method: str) -> ErrorResponse | None:
-        logger.error(
-            "handler for %r failed (request id %r)",
-            method,
-            id_,
-            exc_info=(type(exc), exc, exc.__traceback__),
-        )
+    def _internal_error(self, exc: BaseException, id_: Any, method: str) -> ErrorResponse | None:
+        exc_info = (type(exc), exc, exc.__traceback__)
+        if id_ is NO_REPLY:
+            logger.error("handler for %r failed (a notification)", method, exc_info=exc_info)
+        else:
+            logger.error("handler for %r failed (request id %r)", method, id_, exc_info=exc_info)
         self._report(exc)
         return None if id_ is NO_REPLY else _error_reply(InternalError(), id_, method)
 
@@ -337,23 +355,36 @@ class Serving(Endpoint):
         return _error_reply(ResponseTooLarge(), reply.id, reply.method)
 
     async def _serve_batch(self, batch: Batch) -> None:
+        async def in_slot(
+            run: Callable[[], Coroutine[Any, Any, T]], id_: Any, name: str
+        ) -> T | None:
+            # Each handler takes one of the connection's slots, as a single call does.
+            while len(self._tasks) >= self._max_in_flight:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+            task = self._spawn(run(), id_, name)
+            await asyncio.wait([task])
+            return None if task.cancelled() else task.result()  # rpc.cancel: no entry
+
         async def one(item: Any) -> Outgoing | None:
             kind = type(item)
             if kind is Request or kind is Notification:
                 id_ = item.id if kind is Request else NO_REPLY
+                handler = self._handlers.get(item.method)
+                if handler is not None:  # seed-style: its reply joins the batch's reply
+                    connection = cast("Connection", self)
+                    message = Message(connection, id_, item.method, item.params, collect=True)
+                    await in_slot(lambda: message.run(handler), id_, item.method)
+                    return message.collected
                 prepared = self._prepare(item, id_, getattr(item, "timeout", None), None)
                 if type(prepared) is not tuple:
                     return prepared  # type: ignore[return-value]
                 method, kwargs, deadline = prepared
                 if method.inline and not self._interceptors:
                     return self._answer_inline(method, kwargs, id_)
-                # Each handler takes one of the connection's slots, as a single call does.
-                while len(self._tasks) >= self._max_in_flight:
-                    self._slot_free.clear()
-                    await self._slot_free.wait()
-                task = self._spawn(self._answer(method, kwargs, id_, deadline), id_, method.name)
-                await asyncio.wait([task])
-                return None if task.cancelled() else task.result()  # rpc.cancel: no entry
+                return await in_slot(
+                    lambda: self._answer(method, kwargs, id_, deadline), id_, method.name
+                )
             if kind is Malformed:
                 return item.reply  # type: ignore[no-any-return]
             self._settle(item)

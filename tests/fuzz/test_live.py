@@ -119,7 +119,11 @@ class Errors(logging.Handler):
         for record in records:
             exc = record.exc_info[1] if record.exc_info else None
             on_purpose = (
-                record.msg == "handler for %r failed (request id %r)"
+                record.msg
+                in (
+                    "handler for %r failed (request id %r)",
+                    "handler for %r failed (a notification)",
+                )
                 and isinstance(record.args, tuple)
                 and record.args[0] in FAILING_ON_PURPOSE
             )
