@@ -6,14 +6,17 @@ added without touching dispatch.
 
 Rules of :class:`WebsocketsTransport` (write coalescing):
 
-* The first message sent in an event-loop iteration is written to the socket
-  at once, so a lone call or reply waits for nothing.
-* Messages sent after it in the same iteration (a burst: the replies to the
+* Messages sent during an event-loop iteration (a burst: the replies to the
   requests read from one socket read, or the calls that many tasks make when
-  their replies arrive together) are framed at once but written together: every
-  ``COALESCE_FRAMES`` messages or ``COALESCE_BYTES`` bytes, and at the end of the
-  iteration. A burst of small messages then costs one system call per group
-  instead of one per message; groups, not the whole burst, keep both peers busy.
+  their replies arrive together) are framed at once and written together:
+  every ``COALESCE_FRAMES`` messages or ``COALESCE_BYTES`` bytes, and at the
+  end of the iteration (a ``call_soon`` callback, not a timer). A lone message
+  waits only for the rest of the current iteration.
+* A burst of small messages costs one system call per group instead of one per
+  message. Groups, not whole bursts: writing a whole burst at once makes the
+  two peers take turns instead of working at the same time. Nor does the first
+  message of an iteration go out alone: lone first messages split the groups
+  further at every round trip until nothing is coalesced (both measured).
 * Frames go through websockets' own protocol object in the order they were
   sent, and websockets writes whatever it has queued whenever it writes
   (pings, pongs, the close frame), so nothing overtakes a queued message.
@@ -122,7 +125,7 @@ class WebsocketsTransport:
         # connection with 1007 when one is not UTF-8 (RFC 6455 §8.1).
         self.recv = cast("Callable[[], Awaitable[bytes | str]]", ws.recv)
         self._loop = asyncio.get_running_loop()
-        #: Whether a message went out in this loop iteration (a flush is scheduled).
+        #: Whether a message was sent in this loop iteration (a flush is scheduled).
         self._bursting = False
         self._queued = 0
         self._queued_bytes = 0
