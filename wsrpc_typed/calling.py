@@ -162,7 +162,7 @@ class Calling(Endpoint):
         future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
         self._pending[id_] = future
         if timeout is not None:
-            self._arm(id_, method, timeout, loop)
+            self._arm(id_, method, timeout)
         dialect = self.dialect
         request = Request(id_, method, wire_params(params), timeout if dialect.extensions else None)
         try:
@@ -237,13 +237,12 @@ class Calling(Endpoint):
         await self._ready(timeout)
         adapter = None if item_type is None else _adapter(item_type)
         id_ = next(self._ids)
-        loop = asyncio.get_running_loop()
-        end: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        end: asyncio.Future[tuple[Any, ...]] = self._loop.create_future()
         incoming = InStream(window)
         self._pending[id_] = end
         self._in_streams[id_] = incoming
         if timeout is not None:
-            self._arm(id_, method, timeout, loop)
+            self._arm(id_, method, timeout)
         request = Request(id_, method, wire_params(params), timeout, window)
         try:
             await self.send_frame(self.dialect.encode(request))
@@ -290,18 +289,20 @@ class Calling(Endpoint):
             if self._closed is not None:
                 raise self._closed
 
-    def _arm(self, id_: Any, method: str, timeout: float, loop: asyncio.AbstractEventLoop) -> None:
+    def _arm(self, id_: Any, method: str, timeout: float) -> None:
         # One timer per connection, set for the earliest deadline, instead of one per call.
+        loop = self._loop
         deadline = loop.time() + timeout
         self._deadlines[id_] = (deadline, method, timeout)
         if deadline < self._sweep_at:
             if self._sweeper is not None:
                 self._sweeper.cancel()
             self._sweep_at = deadline
-            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+            self._sweeper = loop.call_at(deadline, self._sweep)
 
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _sweep(self) -> None:
         self._sweeper, self._sweep_at = None, math.inf
+        loop = self._loop
         now = loop.time() + 0.001  # the loop may run a timer up to its clock resolution early
         earliest = math.inf
         for id_, (deadline, method, timeout) in list(self._deadlines.items()):
@@ -312,7 +313,7 @@ class Calling(Endpoint):
                 earliest = deadline
         if earliest != math.inf and self._closed is None:
             self._sweep_at = earliest
-            self._sweeper = loop.call_at(earliest, self._sweep, loop)
+            self._sweeper = loop.call_at(earliest, self._sweep)
 
     def _expire(self, id_: Any, method: str, timeout: float) -> None:
         future = self._pending.pop(id_, None)

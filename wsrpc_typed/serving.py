@@ -97,7 +97,7 @@ class Serving(Endpoint):
         """A future that resolves when the peer acknowledges the reply with ``id_``."""
         if self._closed is not None:
             raise self._closed
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Any, ...]] = self._loop.create_future()
         self._acks[id_] = future
         return future
 
@@ -221,11 +221,7 @@ class Serving(Endpoint):
             return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
         if isinstance(exc, self._closed_errors) and self._closed is not None:
             return None  # this connection ended under the handler: no one to answer
-        if (
-            isinstance(exc, TimeoutError)
-            and deadline is not None
-            and asyncio.get_running_loop().time() >= deadline
-        ):
+        if isinstance(exc, TimeoutError) and deadline is not None and self._loop.time() >= deadline:
             return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, method.name)
         return self._internal_error(exc, id_, method.name)
 

@@ -170,12 +170,11 @@ class WebsocketsTransport:
             return  # websockets wrote them already (with a ping, say)
         transport = self._ws.transport
         try:
+            transport.write(b"".join(writes))
             if b"" not in writes:
-                transport.write(writes[0] if len(writes) == 1 else b"".join(writes))
                 return
             # End of stream (only the closing handshake queues it, and websockets
-            # writes that itself): write what precedes it, then half-close.
-            transport.write(b"".join(writes))
+            # writes that itself): after what precedes it, half-close.
             if transport.can_write_eof():
                 transport.write_eof()
             else:  # pragma: no cover - TLS
