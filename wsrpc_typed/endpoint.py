@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .dialects.events import Dialect, Outgoing
     from .message import Message
     from .registry import Router
-    from .transport import Transport
+    from .transport import PullTransport
 
 __all__ = ["Endpoint", "SeedHandler"]
 
@@ -60,7 +60,7 @@ class Endpoint:
 
     def __init__(
         self,
-        transport: Transport,
+        transport: PullTransport,
         dialect: Dialect,
         router: Router | None = None,
         *,

@@ -15,7 +15,11 @@ The tree::
     │   ├── Forbidden           -32003
     │   ├── ShuttingDown        -32004
     │   └── ResponseTooLarge    -32005
+    ├── SchemaError (also ValueError)        a schema document cannot be built or read
+    ├── Rejected                             raised by ``authenticate`` to refuse a handshake
     ├── ConnectionClosed (also ConnectionError)
+    ├── HandshakeFailed (also ConnectionError)  ``connect`` did not get a WebSocket
+    │   └── HandshakeRejected                 the server answered with an HTTP error
     ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
     └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
 
@@ -27,6 +31,7 @@ on the wire; its traceback goes to the log only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -38,14 +43,18 @@ __all__ = [
     "ConnectionClosed",
     "DeadlineExceeded",
     "Forbidden",
+    "HandshakeFailed",
+    "HandshakeRejected",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
     "MethodNotFound",
     "ParseError",
     "RegistrationError",
+    "Rejected",
     "ResponseTooLarge",
     "RpcError",
+    "SchemaError",
     "ServerBusy",
     "ShuttingDown",
     "WsrpcError",
@@ -220,12 +229,69 @@ def error_class_for_code(code: int) -> type[RpcError]:
     return _STANDARD.get(code, RpcError)
 
 
+class SchemaError(WsrpcError, ValueError):
+    """A schema document cannot be built from a router, or read back."""
+
+
+class Rejected(WsrpcError):
+    """Raise from ``authenticate`` to refuse a connection.
+
+    Args:
+        status: The HTTP status: 401 (who are you?) or 403 (not you), or any 4xx.
+        reason: A short text sent as the response body. Keep secrets out of it.
+    """
+
+    def __init__(self, status: int = 401, reason: str = "Unauthorized") -> None:
+        if not 400 <= status < 500:
+            raise ValueError("a rejection needs a 4xx status")
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 class ConnectionClosed(WsrpcError, ConnectionError):
     """The connection closed before the call completed.
 
     Every call pending on a connection fails with this error as soon as the
     connection drops.
+
+    Attributes:
+        code: The WebSocket close code (RFC 6455 §7.4): the one received, else
+            the one sent; 1006 when the connection dropped without a close frame.
+        reason: The close reason that came with the code (may be empty).
     """
+
+    def __init__(self, message: str = "connection closed", code: int = 1006, reason: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class HandshakeFailed(WsrpcError, ConnectionError):
+    """The opening handshake did not complete: no WebSocket was established.
+
+    The server's response was not a valid WebSocket upgrade, the connection
+    dropped during the handshake, or the handshake took longer than
+    ``open_timeout``. (A server that cannot be reached at all raises
+    :class:`OSError`, as sockets do.)
+    """
+
+
+class HandshakeRejected(HandshakeFailed):
+    """The server answered the opening handshake with an HTTP error (401, 403, ...).
+
+    Attributes:
+        status: The HTTP status code.
+        body: The response body, decoded as UTF-8 (replacement characters for
+            anything else), for example the reason an ``authenticate`` hook gave.
+        headers: The response headers.
+    """
+
+    def __init__(self, status: int, body: str = "", headers: Mapping[str, str] | None = None):
+        super().__init__(f"the server rejected the WebSocket handshake: HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers: Mapping[str, str] = dict(headers or {})
 
 
 class CallTimeout(WsrpcError, TimeoutError):

@@ -30,7 +30,7 @@ from pydantic.errors import PydanticUserError
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
-from .errors import RpcError, WsrpcError
+from .errors import RpcError, SchemaError
 from .registry import Method, Router
 
 __all__ = [
@@ -63,13 +63,6 @@ _COMPONENTS = "#/components/schemas/"
 _ERRORS = "#/components/errors/"
 _BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _JsonDict = dict[str, Any]
-
-
-class SchemaError(WsrpcError, ValueError):
-    """A router (or a document) cannot be described as a schema document.
-
-    The message names the method, the parameter or the error class at fault.
-    """
 
 
 class WsrpcJsonSchema(GenerateJsonSchema):

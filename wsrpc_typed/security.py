@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from .errors import Rejected
+
 __all__ = ["Handshake", "OriginPolicy", "Rejected", "origin_allowed", "scopes_of"]
 
 #: ``None``: same-origin (and no Origin); ``"*"``: any origin; a sequence: exactly those
@@ -54,22 +56,6 @@ class Handshake:
         value = self.headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-class Rejected(Exception):
-    """Raise from ``authenticate`` to refuse a connection.
-
-    Args:
-        status: The HTTP status: 401 (who are you?) or 403 (not you), or any 4xx.
-        reason: A short text sent as the response body. Keep secrets out of it.
-    """
-
-    def __init__(self, status: int = 401, reason: str = "Unauthorized") -> None:
-        if not 400 <= status < 500:
-            raise ValueError("a rejection needs a 4xx status")
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def origin_allowed(origins: Sequence[str], host: str | None, policy: OriginPolicy) -> bool:

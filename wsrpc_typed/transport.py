@@ -35,7 +35,15 @@ import websockets
 from websockets.asyncio.connection import Connection as WebSocket
 from websockets.protocol import OPEN
 
-__all__ = ["Transport", "WebsocketsTransport", "describe_close"]
+from .errors import ConnectionClosed
+
+__all__ = [
+    "PullTransport",
+    "Transport",
+    "TransportHandler",
+    "WebsocketsTransport",
+    "describe_close",
+]
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -45,13 +53,129 @@ COALESCE_FRAMES = 8
 COALESCE_BYTES = 64 * 1024
 
 
+class TransportHandler(Protocol):
+    """What a transport delivers to: the connection driver, or anything that reads messages.
+
+    Both methods are called from the event loop, never concurrently, and never
+    after :meth:`connection_lost`.
+    """
+
+    def message_received(self, message: bytes | str, /) -> None:
+        """One whole WebSocket message: a text frame as ``str`` (valid UTF-8), else bytes."""
+        ...
+
+    def connection_lost(self, exc: ConnectionClosed, /) -> None:
+        """The connection has ended (closed by either side, or dropped); called once."""
+        ...
+
+
 class Transport(Protocol):
-    """One message-oriented, bidirectional connection.
+    """One message-oriented, bidirectional connection: the contract every adapter meets.
+
+    The connection driver uses nothing else, so websockets, ASGI servers,
+    picows and the in-memory pair of :mod:`wsrpc_typed.testing` are
+    interchangeable under it. Library exceptions stop at the adapter: a closed
+    connection is always :class:`~wsrpc_typed.errors.ConnectionClosed`, with
+    the close code and reason.
+
+    Messages are pushed (:meth:`start`), not pulled: a push costs no future or
+    coroutine per message, and callback-driven libraries (picows, asyncio
+    protocols) deliver that way anyway. Pull-based ones (ASGI's ``receive``)
+    run one loop that pushes.
+    """
+
+    def start(self, handler: TransportHandler, /) -> None:
+        """Deliver messages to ``handler`` from now on.
+
+        Messages that arrived before are delivered first, in order; if the
+        connection has already ended, ``handler.connection_lost`` follows them.
+        Called once.
+        """
+        ...
+
+    def send(self, message: bytes, /, *, text: bool) -> Awaitable[None]:
+        """Queue one message: a text frame when ``text``, else a binary frame.
+
+        Messages go out in the order they were queued. The returned awaitable
+        completes at once, or, while the peer is not taking data (the write
+        buffer is over its high-water mark), once it drains: awaiting it is the
+        backpressure.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing (raised at the
+                call, and by the awaitable if it ends while waiting).
+        """
+        ...
+
+    def pause_reading(self) -> None:
+        """Deliver no more messages until :meth:`resume_reading` (backpressure to the peer).
+
+        Messages already read from the socket may still be delivered; the
+        socket itself is no longer read, so the peer's sends stall in TCP.
+        """
+        ...
+
+    def resume_reading(self) -> None:
+        """Deliver messages again after :meth:`pause_reading`."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake and wait until the connection has ended.
+
+        A closing handshake that takes longer than the transport's close timeout
+        drops the connection. Idempotent.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake.
+
+        For a peer that stopped reading: a closing handshake could not get through.
+        """
+        ...
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has ended (closed by either side, or dropped)."""
+        ...
+
+    def ping(self) -> Awaitable[None]:
+        """Send a ping; the awaitable completes when its pong arrives.
+
+        Raises:
+            ConnectionClosed: the connection is closed (at the call or while waiting).
+        """
+        ...
+
+    def send_backlog(self) -> int | None:
+        """Bytes waiting to be sent while the peer is not taking them, else ``None``.
+
+        ``None`` means writes flow; a number means writes are paused (the
+        buffers are full) with that many bytes queued.
+        """
+        ...
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address (``(host, port)`` for TCP), or ``None`` when unknown."""
+        ...
+
+    @property
+    def request_headers(self) -> Mapping[str, str]:
+        """Headers of the opening handshake request (case-insensitive)."""
+        ...
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, if any."""
+        ...
+
+
+class PullTransport(Protocol):
+    """The transport the connection reads from today (replaced by :class:`Transport`).
 
     ``recv`` and ``send`` raise :class:`ConnectionClosed`, or one of
-    ``closed_errors`` (the underlying library's own exceptions, which the
-    connection layer treats the same way: translating them would cost a
-    coroutine per message on the hot path), once the connection is closed.
+    ``closed_errors`` (the underlying library's own exceptions), once the
+    connection is closed.
     """
 
     closed_errors: tuple[type[BaseException], ...]
@@ -86,18 +210,11 @@ class Transport(Protocol):
         ...
 
     def send_backlog(self) -> int | None:
-        """Bytes waiting to be sent while the peer is not taking them, else ``None``.
-
-        ``None`` means writes flow; a number means writes are paused (the
-        buffers are full) with that many bytes queued.
-        """
+        """Bytes waiting to be sent while the peer is not taking them, else ``None``."""
         ...
 
     def abort(self) -> None:
-        """Drop the connection at once, without a closing handshake.
-
-        For a peer that stopped reading: a closing handshake could not get through.
-        """
+        """Drop the connection at once, without a closing handshake."""
         ...
 
 
