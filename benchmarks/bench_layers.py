@@ -37,7 +37,6 @@ import itertools
 import statistics
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -55,33 +54,41 @@ BATCH = 64
 
 
 class FakeServerTransport:
-    """Hands over ``frames``, yielding to the event loop every ``BATCH`` frames, then closes.
+    """Pushes ``frames`` to its handler, yielding to the event loop every ``BATCH``, then ends.
 
     Yielding matters: the loop's housekeeping (such as dropping cancelled timers) runs
     between iterations, as it does over a real socket.
     """
 
-    def __init__(self, frames: list[bytes], closed: type[Exception]) -> None:
-        self._frames = iter(frames)
+    def __init__(self, frames: list[bytes], closed: Callable[[str], Exception]) -> None:
+        self._frames = frames
         self._closed = closed
-        self._count = 0
+        self._done: asyncio.Future[None] | None = None
         self.sent = 0
-        self.closed_errors: tuple[type[BaseException], ...] = ()
         self.remote_address: Any = ("127.0.0.1", 0)
         self.request_headers: Mapping[str, str] = {}
         self.subprotocol: str | None = None
 
-    async def recv(self) -> bytes:
-        self._count += 1
-        if self._count % BATCH == 0:
-            await asyncio.sleep(0)
-        try:
-            return next(self._frames)
-        except StopIteration:
-            raise self._closed("done") from None
+    def start(self, handler: Any) -> None:
+        self._done = asyncio.ensure_future(self._push(handler))
 
-    async def send(self, frame: bytes, text: bool = True) -> None:
+    async def _push(self, handler: Any) -> None:
+        received = handler.message_received
+        for i, frame in enumerate(self._frames, 1):
+            received(frame)
+            if i % BATCH == 0:
+                await asyncio.sleep(0)
+        handler.connection_lost(self._closed("done"))
+
+    def send(self, frame: bytes, *, text: bool = True) -> asyncio.Future[None]:
         self.sent += 1
+        return _done()
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         pass
@@ -91,42 +98,60 @@ class FakeServerTransport:
 
 
 class FakePeerTransport:
-    """A client's transport whose peer answers every JSON-RPC request at once with ``2``."""
+    """A client's transport whose peer answers every JSON-RPC request with ``2``, in the
+    next event-loop iteration (as replies come from a socket)."""
 
-    def __init__(self, closed: type[Exception]) -> None:
-        self._replies: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+    def __init__(self, closed: Callable[[str], Exception]) -> None:
         self._closed = closed
-        self._open = True
-        self.closed_errors: tuple[type[BaseException], ...] = ()
+        self._handler: Any = None
+        self._replies: list[bytes] = []
         self.remote_address: Any = ("127.0.0.1", 0)
         self.request_headers: Mapping[str, str] = {}
         self.subprotocol: str | None = "jsonrpc-2.0"
 
-    async def recv(self) -> bytes:
-        while not self._replies:
-            if not self._open:
-                raise self._closed("done")
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        return self._replies.popleft()
+    def start(self, handler: Any) -> None:
+        self._handler = handler
 
-    async def send(self, frame: bytes, text: bool = True) -> None:
+    def send(self, frame: bytes, *, text: bool = True) -> asyncio.Future[None]:
         request = orjson.loads(frame)
+        if not self._replies:
+            asyncio.get_running_loop().call_soon(self._deliver)
         self._replies.append(b'{"jsonrpc":"2.0","id":%d,"result":2}' % request["id"])
-        self._wake()
+        return _done()
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    def _deliver(self) -> None:
+        replies, self._replies = self._replies, []
+        received = self._handler.message_received
+        for reply in replies:
+            received(reply)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        self._open = False
-        self._wake()
+        if self._handler is not None:
+            handler, self._handler = self._handler, None
+            handler.connection_lost(self._closed("done"))
 
     def abort(self) -> None:
-        self._open = False
-        self._wake()
+        pass
+
+
+_DONE: list[asyncio.Future[None]] = []
+
+
+def _done_future() -> None:
+    """Make what the fakes' ``send`` returns: a future that is done already (one per run)."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    _DONE[:] = [future]
+
+
+def _done() -> asyncio.Future[None]:
+    return _DONE[0]
 
 
 def _request_frames(n: int, timeout: bool) -> list[bytes]:
@@ -155,31 +180,49 @@ async def server_wsrpc(frames: list[bytes]) -> int:
     transport = FakeServerTransport(frames, ConnectionClosed)
     # cast: the fake duck-types the Transport protocol, whose exact shape may change.
     conn = Connection(cast(Any, transport), JsonRpcDialect(), router)
-    await conn.run()
+    conn.start()
+    await conn.wait_closed()
     return transport.sent
+
+
+class _Handler:
+    """The hand-written baselines' receiving side: ``on_message`` for each frame."""
+
+    def __init__(self, on_message: Callable[[bytes], None]) -> None:
+        self.message_received = on_message
+        self.ended = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception) -> None:
+        self.ended.set_result(None)
 
 
 async def server_echo(frames: list[bytes]) -> int:
     transport = FakeServerTransport(frames, _Closed)
-    recv, send = transport.recv, transport.send
-    try:
-        while True:
-            await send(await recv(), True)
-    except _Closed:
-        return transport.sent
+    send = transport.send
+
+    def on_message(frame: bytes) -> None:
+        send(frame, text=True)
+
+    handler = _Handler(on_message)
+    transport.start(handler)
+    await handler.ended
+    return transport.sent
 
 
 async def server_rpc_orjson(frames: list[bytes]) -> int:
     transport = FakeServerTransport(frames, _Closed)
-    recv, send, loads, dumps = transport.recv, transport.send, orjson.loads, orjson.dumps
-    try:
-        while True:
-            request = loads(await recv())
-            params = request["params"]
-            reply = {"jsonrpc": "2.0", "id": request["id"], "result": params["a"] + params["b"]}
-            await send(dumps(reply), True)
-    except _Closed:
-        return transport.sent
+    send, loads, dumps = transport.send, orjson.loads, orjson.dumps
+
+    def on_message(frame: bytes) -> None:
+        request = loads(frame)
+        params = request["params"]
+        reply = {"jsonrpc": "2.0", "id": request["id"], "result": params["a"] + params["b"]}
+        send(dumps(reply), text=True)
+
+    handler = _Handler(on_message)
+    transport.start(handler)
+    await handler.ended
+    return transport.sent
 
 
 # -- client rows ------------------------------------------------------------------------
@@ -238,31 +281,28 @@ async def client_rpc_orjson(calls: int) -> int:
     transport = FakePeerTransport(_Closed)
     pending: dict[int, asyncio.Future[Any]] = {}
     ids = itertools.count(1)
+    loads = orjson.loads
 
-    async def read() -> None:
-        recv, loads = transport.recv, orjson.loads
-        try:
-            while True:
-                reply = loads(await recv())
-                future = pending.pop(reply["id"], None)
-                if future is not None and not future.done():
-                    future.set_result(reply["result"])
-        except _Closed:
-            pass
+    def on_reply(frame: bytes) -> None:
+        reply = loads(frame)
+        future = pending.pop(reply["id"], None)
+        if future is not None and not future.done():
+            future.set_result(reply["result"])
 
-    reader = asyncio.create_task(read())
+    handler = _Handler(on_reply)
+    transport.start(handler)
 
     async def call(i: int) -> Any:
         id_ = next(ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         pending[id_] = future
         request = {"jsonrpc": "2.0", "id": id_, "method": "add", "params": {"a": i, "b": 1}}
-        await transport.send(orjson.dumps(request), True)
+        transport.send(orjson.dumps(request), text=True)
         return await future
 
     await _drive(call, calls)
     await transport.close()
-    await reader
+    await handler.ended
     return calls
 
 
@@ -298,6 +338,7 @@ def _rows() -> list[Row]:
 
 def _measure(fn: Callable[[int], Awaitable[int]], calls: int) -> float:
     async def main() -> float:
+        _done_future()
         t0 = time.process_time_ns()
         done = await fn(calls)
         elapsed = time.process_time_ns() - t0

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import websockets
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.conftest import UNIT
+from wsrpc_typed.errors import ConnectionClosed
 from wsrpc_typed.transport import COALESCE_FRAMES, WebsocketsTransport
 
 
@@ -113,8 +113,9 @@ async def test_send_on_a_closed_connection_raises(peer_url: tuple[Peer, str]) ->
     ws = await ws_connect(url, compression=None)
     transport = WebsocketsTransport(ws)
     await transport.close()
-    with pytest.raises(websockets.ConnectionClosed):
+    with pytest.raises(ConnectionClosed) as caught:
         await transport.send(b"late", text=True)
+    assert (caught.value.code, str(caught.value)) == (1000, "connection closed (1000)")
 
 
 async def test_send_waits_while_the_peer_does_not_read() -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from websockets.asyncio.client import connect as ws_connect
 
-from .calling import _DEFAULT, Params, result_of
+from .calling import DEFAULT, Params, result_of
 from .connection import Connection, SeedHandler
 from .dialects.detect import dialect_for_subprotocol
 from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
@@ -166,11 +166,12 @@ class Client:
         for name, handler in self._handlers.items():
             conn.on(name, handler)
         self._conn = conn
+        conn.start()
         self._reader = asyncio.create_task(self._read(conn))
         self._connected.set()
 
     async def _read(self, conn: Connection) -> None:
-        await conn.run()
+        await conn.wait_closed()
         self._connected.clear()
         if not self._closing and self._backoff is not None:
             self._reconnector = asyncio.create_task(self._reconnect(self._backoff))
@@ -206,6 +207,8 @@ class Client:
             return conn
         if self._closing or self._backoff is None or self._gave_up:
             raise ConnectionClosed("the client is not connected")
+        if conn is not None:  # ended, and its teardown has not finished yet
+            self._connected.clear()
         try:
             async with asyncio.timeout(timeout):
                 await self._connected.wait()
@@ -245,7 +248,7 @@ class Client:
         params: Params = None,
         *,
         result_type: Any = None,
-        timeout: float | None = _DEFAULT,
+        timeout: float | None = DEFAULT,
     ) -> Any:
         """Call ``method`` on the server and return its result.
 
@@ -263,7 +266,7 @@ class Client:
         """
         conn = self._conn
         if conn is None or conn.closed:
-            conn = await self._current(self.timeout if timeout is _DEFAULT else timeout)
+            conn = await self._current(self.timeout if timeout is DEFAULT else timeout)
         if not self._interceptors:
             return result_of(await conn.request(method, params, timeout=timeout), result_type)
         return await intercept(

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
 from .dialects.events import ErrorResponse, Response
 from .errors import AckTimeout, ConnectionClosed, InternalError, RpcError
+from .protocol import NO_REPLY
 
 if TYPE_CHECKING:
     from .connection import Connection, SeedHandler
 
 __all__ = ["NO_REPLY", "Message", "passes_through"]
-
-#: The "id" of a notification: a request id may be null, so None cannot mean "no reply".
-NO_REPLY: Any = object()
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -108,13 +107,14 @@ class Message:
         if self._collect:
             self.collected = Response(self.id, values, self.method)
             return ()
-        frame = conn.dialect.encode(Response(self.id, values, self.method))
-        if not conn.dialect.name.startswith("ws-promise-v2"):
-            await conn.send_frame(frame)
+        reply = Response(self.id, values, self.method)
+        if not conn.dialect.acks:
+            await conn.send_reply(reply)
             return ()
-        ack = conn.expect_ack(self.id)
+        wait = conn.expect_ack(self.id)
+        ack: asyncio.Future[tuple[Any, ...]] = wait.waiter
         try:
-            await conn.send_frame(frame)
+            await conn.send_reply(reply)
             async with asyncio.timeout(conn.ack_timeout):
                 return await ack
         except TimeoutError:
@@ -123,7 +123,7 @@ class Message:
                 f"within {conn.ack_timeout} s"
             ) from None
         finally:
-            conn.forget_ack(self.id)
+            conn.forget_ack(wait)
             if ack.done() and not ack.cancelled():
                 ack.exception()  # retrieved: when sending failed, the caller has that error
 
@@ -151,7 +151,7 @@ class Message:
                 self.id,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
-            self.connection._report(exc)
+            self.connection.report(exc)
             await self._fail(InternalError())
         else:
             if not self.replied and not self.notification:
@@ -168,4 +168,5 @@ class Message:
         if self._collect:
             self.collected = reply
         else:
-            await self.connection.send_event(reply)
+            with contextlib.suppress(ConnectionClosed):
+                await self.connection.send_reply(reply)

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
@@ -21,11 +20,12 @@ from .calling import wire_params
 from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
 from .dialects.events import Notification
+from .errors import ConnectionClosed
 from .interceptors import Interceptor
 from .limits import CallBudget
 from .registry import Router
 from .security import Handshake, OriginPolicy, Rejected, origin_allowed
-from .transport import WebsocketsTransport
+from .transport import Transport, WebsocketsTransport
 
 __all__ = ["Server", "ServerEvent"]
 
@@ -386,8 +386,9 @@ class Server:
             dialect = AutoDialect()
         else:
             dialect = dialect_for_subprotocol(self.default_dialect)
+        transport = WebsocketsTransport(ws)
         conn = Connection(
-            WebsocketsTransport(ws),
+            transport,
             dialect,
             self.router,
             on_error=self._report,
@@ -397,7 +398,9 @@ class Server:
         self.connections.add(conn)
         interval, timeout = self._keepalive_every
         keepalive = (
-            None if interval is None else asyncio.create_task(_keepalive(ws, interval, timeout))
+            None
+            if interval is None
+            else asyncio.create_task(_keepalive(transport, interval, timeout))
         )
         try:
             for outcome in self._emit("connection", conn):
@@ -407,7 +410,7 @@ class Server:
                     except Exception as exc:
                         logger.exception("'connection' listener failed")
                         self._report(exc)
-            await conn.run()
+            conn.start()
             await conn.wait_closed()
         finally:
             if keepalive is not None:
@@ -416,7 +419,7 @@ class Server:
             self._emit("close", conn)
 
 
-async def _keepalive(ws: ServerConnection, interval: float, timeout: float | None) -> None:
+async def _keepalive(transport: Transport, interval: float, timeout: float | None) -> None:
     """Ping every ``interval`` seconds; drop a peer that sends no pong within ``timeout``.
 
     Dropping it at once ends the connection, so its handlers are cancelled now,
@@ -427,12 +430,11 @@ async def _keepalive(ws: ServerConnection, interval: float, timeout: float | Non
         try:
             # As websockets does, the ping may wait behind data the peer has not taken
             # yet (a slow reader is send_timeout's business); the pong may not.
-            pong = await ws.ping()
             async with asyncio.timeout(timeout):
-                await pong
+                await transport.ping()
         except TimeoutError:
-            logger.info("dropping %s: no pong within %s s", ws.remote_address, timeout)
-            ws.transport.abort()
+            logger.info("dropping %s: no pong within %s s", transport.remote_address, timeout)
+            transport.abort()
             return
         except ConnectionClosed:
             return

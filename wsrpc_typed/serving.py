@@ -1,10 +1,14 @@
 """The peer's calls to us: routing, validation, handlers, replies.
 
+A :class:`Dispatcher` serves the calls that arrive on one connection, from the
+router and from seed-style handlers. The connection hands it each call; it
+answers at once or runs the handler in a task that the connection owns.
+
 Rules of this module:
 
 * Handlers that can suspend run in their own task, so a slow handler never
   blocks the connection; handlers that cannot suspend (``Method.inline``) run
-  where the frame was read, which is what a task would do, minus its cost.
+  where the message was read, which is what a task would do, minus its cost.
 * Every call is validated before its handler runs; every result is serialised
   through its declared type before it is sent.
 * This is an error boundary: RpcError travels to the peer as is, any other
@@ -17,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .context import Context
 from .dialects.events import (
@@ -26,101 +31,109 @@ from .dialects.events import (
     ErrorResponse,
     Malformed,
     Notification,
-    Outgoing,
     Request,
     Response,
-    StreamItem,
 )
-from .endpoint import Endpoint, _key, logger
 from .errors import (
+    ConnectionClosed,
     DeadlineExceeded,
     Forbidden,
     InternalError,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
-    ResponseTooLarge,
     RpcError,
     ServerBusy,
     ShuttingDown,
 )
-from .interceptors import Call, intercept
-from .message import NO_REPLY, Message, passes_through
-from .streams import OutStream
+from .interceptors import Call, Interceptor, intercept
+from .limits import CallBudget
+from .message import Message, passes_through
+from .protocol import NO_REPLY, RpcProtocol, ServedCall, error_reply
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .registry import Method
+    from .connection import Connection, SeedHandler
+    from .registry import Method, Router
 
-__all__ = ["Serving"]
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger("wsrpc_typed")
 
 T = TypeVar("T")
 
 
-def _error_reply(exc: RpcError, id_: Any, method: str) -> ErrorResponse:
-    return ErrorResponse(id_, exc.code, exc.message, exc.data, method)
+class Dispatcher:
+    """Serves the peer's calls on one connection (see the module rules).
 
+    Attributes:
+        handlers: Seed-style handlers by method name (they take precedence over
+            the router's methods).
+        draining: Whether new calls are refused with ShuttingDown.
+    """
 
-class Serving(Endpoint):
-    """Serving the peer: the serving half of :class:`~wsrpc_typed.connection.Connection`."""
+    __slots__ = (
+        "_budget",
+        "_conn",
+        "_interceptors",
+        "_loop",
+        "_on_error",
+        "_protocol",
+        "_router",
+        "_scopes",
+        "draining",
+        "handlers",
+    )
 
-    if TYPE_CHECKING:
-
-        def _settle(self, event: Response | ErrorResponse) -> bytes | None: ...
-
-    def drain(self) -> None:
-        """Refuse new calls with :class:`ShuttingDown`; calls in flight go on."""
-        self._draining = True
-
-    async def wait_idle(self) -> None:
-        """Wait until no handler task runs on this connection."""
-        while self._tasks or self._batches:
-            await asyncio.wait(self._tasks | self._batches)
-
-    async def abandon_calls(self, timeout: float | None = None) -> None:
-        """Cancel every running handler and answer its caller with :class:`ShuttingDown`.
-
-        The answers get ``timeout`` seconds to go out: a peer that stopped reading
-        gets none, and closing the connection drops it.
-        """
-        running = list(self._running.items())
-        tasks = [task for _, (task, _) in running]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                for id_, (_, method) in running:
-                    await self.send_event(_error_reply(ShuttingDown(), id_, method))
-
-    def expect_ack(self, id_: Any) -> asyncio.Future[tuple[Any, ...]]:
-        """A future that resolves when the peer acknowledges the reply with ``id_``."""
-        if self._closed is not None:
-            raise self._closed
-        future: asyncio.Future[tuple[Any, ...]] = self._loop.create_future()
-        self._acks[id_] = future
-        return future
-
-    def forget_ack(self, id_: Any) -> None:
-        """Stop waiting for the acknowledgement of ``id_``."""
-        self._acks.pop(id_, None)
-
-    def _serve(
+    def __init__(
         self,
-        call: Request | Notification,
-        id_: Any,
-        timeout: float | None = None,
-        credit: int | None = None,
-    ) -> Outgoing | None:
-        """Answer one request (or run one notification) now, or hand it to a task (None)."""
+        connection: Connection,
+        protocol: RpcProtocol,
+        router: Router | None,
+        *,
+        interceptors: tuple[Interceptor, ...],
+        scopes: frozenset[str],
+        budget: CallBudget | None,
+        on_error: Callable[[BaseException], None] | None,
+    ) -> None:
+        self._conn = connection
+        self._protocol = protocol
+        self._budget = budget
+        self._loop = asyncio.get_running_loop()
+        self._router = router
+        self._interceptors = interceptors
+        self._scopes = scopes
+        self._on_error = on_error
+        self.handlers: dict[str, SeedHandler] = {}
+        self.draining = False
+
+    def report(self, exc: BaseException) -> None:
+        """Tell the error listener about an unexpected failure."""
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:
+                logger.exception("error callback failed")
+
+    # -- single calls ---------------------------------------------------------------
+
+    def serve(self, call: Request | Notification) -> None:
+        """Answer one request (or run one notification) now, or start its handler's task."""
+        if type(call) is Request:
+            id_, timeout, credit = call.id, call.timeout, call.credit
+        else:
+            id_, timeout, credit = NO_REPLY, None, None
         prepared = self._prepare(call, id_, timeout, credit)
         if type(prepared) is not tuple:
-            return prepared  # type: ignore[return-value]
+            if prepared is not None:
+                self.send_reply(prepared)  # type: ignore[arg-type]
+            return
         method, kwargs, deadline = prepared
         if method.inline and not self._interceptors:
-            return self._answer_inline(method, kwargs, id_)
-        self._spawn(self._answer_and_send(method, kwargs, id_, deadline), id_, method.name)
-        return None
+            reply = self._answer_inline(method, kwargs, id_)
+            if reply is not None:
+                self.send_reply(reply)
+            return
+        self._conn.spawn(self._answer_and_send(method, kwargs, id_, deadline), id_, method.name)
 
     def _prepare(
         self,
@@ -128,26 +141,26 @@ class Serving(Endpoint):
         id_: Any,
         timeout: float | None,
         credit: int | None,
-    ) -> tuple[Method, dict[str, Any], float | None] | Outgoing | None:
+    ) -> tuple[Method, dict[str, Any], float | None] | ErrorResponse | None:
         """Route and validate a call: the method, its arguments and its deadline, or the reply.
 
         Seed-style handlers and streams are handed to their task here (None).
         """
         name = call.method
-        if self._handlers:
-            handler = self._handlers.get(name)
+        if self.handlers:
+            handler = self.handlers.get(name)
             if handler is not None:
-                message = Message(cast("Connection", self), id_, name, call.params)
-                self._spawn(message.run(handler), id_, name)
+                message = Message(self._conn, id_, name, call.params)
+                self._conn.spawn(message.run(handler), id_, name)
                 return None
         method = self._router.get(name) if self._router is not None else None
         if method is None:
             if id_ is NO_REPLY:
                 return None
             shown = name if len(name) <= 64 else name[:64] + "..."
-            return _error_reply(MethodNotFound(f"Method not found: {shown}"), id_, name)
+            return error_reply(MethodNotFound(f"Method not found: {shown}"), id_, name)
         refusal: RpcError | None = None
-        if self._draining:
+        if self.draining:
             refusal = ShuttingDown()
         elif method.scopes and not method.scopes <= self._scopes:
             missing = ", ".join(sorted(method.scopes - self._scopes))
@@ -166,11 +179,11 @@ class Serving(Endpoint):
         ):
             refusal = ServerBusy()
         if refusal is not None:
-            return None if id_ is NO_REPLY else _error_reply(refusal, id_, name)
+            return None if id_ is NO_REPLY else error_reply(refusal, id_, name)
         try:
             kwargs = method.validate(call.params)
         except InvalidParams as exc:
-            return None if id_ is NO_REPLY else _error_reply(exc, id_, name)
+            return None if id_ is NO_REPLY else error_reply(exc, id_, name)
         deadline = None
         if timeout is not None and (
             not method.inline or method.context_param is not None or self._interceptors
@@ -178,16 +191,19 @@ class Serving(Endpoint):
             deadline = self._loop.time() + timeout
         if method.context_param is not None:
             request_id = None if id_ is NO_REPLY else id_
-            kwargs[method.context_param] = Context(
-                cast("Connection", self), name, request_id, deadline
-            )
+            kwargs[method.context_param] = Context(self._conn, name, request_id, deadline)
         if method.stream:
-            stream = self._produce(method, kwargs, id_, deadline, OutStream(credit))
-            self._spawn(stream, id_, name)
+            producer = _Producer()
+            _, producer.served = self._conn.spawn(
+                self._produce(method, kwargs, id_, deadline, producer), id_, name, credit
+            )
+            producer.served.waker = producer.more  # (the task starts after this)
             return None
         return method, kwargs, deadline
 
-    def _answer_inline(self, method: Method, kwargs: dict[str, Any], id_: Any) -> Outgoing | None:
+    def _answer_inline(
+        self, method: Method, kwargs: dict[str, Any], id_: Any
+    ) -> Response | ErrorResponse | None:
         """Run a handler that cannot suspend, right here, and return its reply.
 
         It runs in a copy of the reader's context, as a task would: context
@@ -218,12 +234,12 @@ class Serving(Endpoint):
     ) -> ErrorResponse | None:
         """The reply to a handler that raised: its RpcError, a deadline, or an opaque error."""
         if isinstance(exc, RpcError):
-            return None if id_ is NO_REPLY else _error_reply(exc, id_, method.name)
-        if isinstance(exc, self._closed_errors) and self._closed is not None:
+            return None if id_ is NO_REPLY else error_reply(exc, id_, method.name)
+        if isinstance(exc, ConnectionClosed) and self._conn.closed:
             return None  # this connection ended under the handler: no one to answer
         if isinstance(exc, TimeoutError) and deadline is not None and self._loop.time() >= deadline:
-            return None if id_ is NO_REPLY else _error_reply(DeadlineExceeded(), id_, method.name)
-        return self._internal_error(exc, id_, method.name)
+            return None if id_ is NO_REPLY else error_reply(DeadlineExceeded(), id_, method.name)
+        return self.internal_error(exc, id_, method.name)
 
     async def _invoke(self, method: Method, kwargs: dict[str, Any], deadline: float | None) -> Any:
         if method.is_async:
@@ -239,7 +255,7 @@ class Serving(Endpoint):
 
     async def _answer(
         self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None = None
-    ) -> Outgoing | None:
+    ) -> Response | ErrorResponse | None:
         try:
             if self._interceptors:
                 ctx_name = method.context_param
@@ -260,32 +276,46 @@ class Serving(Endpoint):
                 raise
             return self._failure(exc, method, id_, deadline)
 
+    async def _answer_and_send(
+        self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None
+    ) -> None:
+        reply = await self._answer(method, kwargs, id_, deadline)
+        if reply is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._conn.send_reply(reply)
+
     async def _produce(
         self,
         method: Method,
         kwargs: dict[str, Any],
         id_: Any,
         deadline: float | None,
-        out: OutStream,
+        producer: _Producer,
     ) -> None:
-        key = _key(id_)
-        if key is not None:
-            self._out_streams[key] = out
+        conn = self._conn
+        protocol = self._protocol
+        served = producer.served
+        assert served is not None
+        more = producer.more
         items = method.func(**kwargs)
-        dialect, send = self.dialect, self._send
         try:
             async with asyncio.timeout_at(deadline):
                 while True:
-                    await out.wait_credit()
+                    while served.credit is not None and served.credit <= 0:
+                        more.clear()
+                        await more.wait()
                     try:
                         item = await anext(items)
                     except StopAsyncIteration:
                         break
-                    frame = dialect.encode(StreamItem(id_, method.dump_result(item)))
-                    await send(frame, text=dialect.text)
-                    out.spent()
-            reply: Outgoing | None = Response(id_, (None,), method.name)
-        except self._closed_errors:
+                    protocol.send_item(served, method.dump_result(item))
+                    written = conn.flush()
+                    if conn.closed:
+                        return
+                    if written is not None:
+                        await written
+            reply: Response | ErrorResponse | None = Response(id_, (None,), method.name)
+        except ConnectionClosed:
             return
         except asyncio.CancelledError as exc:
             if not passes_through(exc):  # the handler's own, not a cancellation of the stream
@@ -303,76 +333,54 @@ class Serving(Endpoint):
             reply = self._failure(exc, method, id_, deadline)
         finally:
             await items.aclose()
-            if key is not None:
-                self._out_streams.pop(key, None)
         if reply is not None:
-            await self.send_event(reply)
+            with contextlib.suppress(ConnectionClosed):
+                await conn.send_reply(reply)
 
-    def _internal_error(self, exc: BaseException, id_: Any, method: str) -> ErrorResponse | None:
+    def internal_error(self, exc: BaseException, id_: Any, method: str) -> ErrorResponse | None:
+        """Log and report an unexpected handler failure; the opaque reply to send, if any."""
         exc_info = (type(exc), exc, exc.__traceback__)
         if id_ is NO_REPLY:
             logger.error("handler for %r failed (a notification)", method, exc_info=exc_info)
         else:
             logger.error("handler for %r failed (request id %r)", method, id_, exc_info=exc_info)
-        self._report(exc)
-        return None if id_ is NO_REPLY else _error_reply(InternalError(), id_, method)
+        self.report(exc)
+        return None if id_ is NO_REPLY else error_reply(InternalError(), id_, method)
 
-    async def _answer_and_send(
-        self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None
-    ) -> None:
-        reply = await self._answer(method, kwargs, id_, deadline)
-        frame = None if reply is None else self._encode_reply(reply)
-        if frame is not None:
-            with contextlib.suppress(*self._closed_errors):
-                await self._send(frame, text=self.dialect.text)
+    def send_reply(self, reply: Response | ErrorResponse) -> None:
+        """Queue a reply; one whose result cannot be encoded becomes an internal error."""
+        failure = self._protocol.send_reply(reply)
+        if failure is not None:
+            error = self.internal_error(failure, reply.id, reply.method)
+            if error is not None:
+                self._protocol.send_reply(error)
 
-    def _encode_reply(self, reply: Outgoing) -> bytes | None:
-        """Encode a reply (None when it cannot be).
+    # -- batches, drain -------------------------------------------------------------
 
-        A result larger than ``max_reply_size`` becomes ResponseTooLarge; one that
-        has no wire form in this dialect (an integer too large for msgpack, values
-        nested past the encoder's depth) becomes an opaque internal error.
-        """
-        try:
-            frame = self.dialect.encode(reply)
-        except (TypeError, ValueError) as exc:
-            if type(reply) is Response:
-                error = self._internal_error(exc, reply.id, reply.method)
-                return None if error is None else self._encode_reply(error)
-            logger.info("cannot encode a %s: %s", type(reply).__name__, exc)
-            return None
-        limit = self._max_reply_size
-        if limit is not None and len(frame) > limit and type(reply) is Response:
-            frame = self.dialect.encode(self._too_large(reply, len(frame)))
-        return frame
+    async def serve_batch(self, batch: Batch) -> None:
+        """Serve a batch's items concurrently, and send their replies in one frame (§6)."""
+        conn = self._conn
 
-    def _too_large(self, reply: Response, size: int) -> ErrorResponse:
-        logger.warning("the result of %r is %d bytes, over the limit", reply.method, size)
-        return _error_reply(ResponseTooLarge(), reply.id, reply.method)
-
-    async def _serve_batch(self, batch: Batch) -> None:
         async def in_slot(
             run: Callable[[], Coroutine[Any, Any, T]], id_: Any, name: str
         ) -> T | None:
             # Each handler takes one of the connection's slots, as a single call does.
-            while len(self._tasks) >= self._max_in_flight:
-                self._slot_free.clear()
-                await self._slot_free.wait()
-            task = self._spawn(run(), id_, name)
+            await conn.wait_for_slot()
+            task, _ = conn.spawn(run(), id_, name)
             await asyncio.wait([task])
             return None if task.cancelled() else task.result()  # rpc.cancel: no entry
 
-        async def one(item: Any) -> Outgoing | None:
+        async def one(item: Any) -> Response | ErrorResponse | None:
             kind = type(item)
             if kind is Request or kind is Notification:
                 id_ = item.id if kind is Request else NO_REPLY
-                handler = self._handlers.get(item.method)
+                handler = self.handlers.get(item.method)
                 if handler is not None:  # seed-style: its reply joins the batch's reply
-                    connection = cast("Connection", self)
-                    message = Message(connection, id_, item.method, item.params, collect=True)
+                    message = Message(conn, id_, item.method, item.params, collect=True)
                     await in_slot(lambda: message.run(handler), id_, item.method)
                     return message.collected
-                prepared = self._prepare(item, id_, getattr(item, "timeout", None), None)
+                timeout = item.timeout if kind is Request else None
+                prepared = self._prepare(item, id_, timeout, None)
                 if type(prepared) is not tuple:
                     return prepared  # type: ignore[return-value]
                 method, kwargs, deadline = prepared
@@ -383,43 +391,39 @@ class Serving(Endpoint):
                 )
             if kind is Malformed:
                 return item.reply  # type: ignore[no-any-return]
-            self._settle(item)
+            settled = self._protocol.settle(item)
+            if settled is not None:
+                conn.settled(settled)
             return None
 
-        # Items run concurrently, within the connection's handler slots, and the reply
-        # to the batch holds every answer, in one frame (JSON-RPC 2.0 §6).
         replies = await asyncio.gather(*(one(item) for item in batch.items))
-        answers = self._fitting_batch(
-            [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
-        )
-        if answers:
-            with contextlib.suppress(*self._closed_errors):
-                await self._send(self.dialect.encode_batch(answers), text=self.dialect.text)
+        answers = [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
+        if answers and not conn.closed:
+            self._protocol.send_batch(answers)
+            written = conn.flush()
+            if written is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await written
 
-    def _fitting_batch(
-        self, replies: list[Response | ErrorResponse]
-    ) -> list[Response | ErrorResponse]:
-        """The replies to a batch, the largest results replaced by ResponseTooLarge
-        until the whole reply fits in ``max_reply_size``."""
-        limit = self._max_reply_size
-        if limit is None or not replies:
-            return replies
-        sizes = [len(self.dialect.encode(reply)) for reply in replies]
-        total = sum(sizes) + len(sizes) + 1  # commas and brackets
-        fitted = list(replies)
-        for i in sorted(range(len(fitted)), key=sizes.__getitem__, reverse=True):
-            if total <= limit:
-                break
-            reply = fitted[i]
-            if type(reply) is Response:
-                fitted[i] = self._too_large(reply, sizes[i])
-                total += len(self.dialect.encode(fitted[i])) - sizes[i]
-        return fitted
+    async def abandon(self, running: list[ServedCall], timeout: float | None) -> None:
+        """Cancel the handlers of ``running``; answer each caller with ShuttingDown."""
+        tasks = [served.token for served in running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for served in running:
+                    await self._conn.send_event(
+                        error_reply(ShuttingDown(), served.id, served.method)
+                    )
 
-    def _batch_done(self, task: asyncio.Task[None]) -> None:
-        self._batches.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            assert exc is not None
-            logger.error("batch task failed", exc_info=(type(exc), exc, exc.__traceback__))
-            self._report(exc)
+
+class _Producer:
+    """What a stream's producer task knows of itself: its call, and the credit event."""
+
+    __slots__ = ("more", "served")
+
+    def __init__(self) -> None:
+        self.more = asyncio.Event()
+        self.served: ServedCall | None = None

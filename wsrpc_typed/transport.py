@@ -28,20 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 import websockets
 from websockets.asyncio.connection import Connection as WebSocket
-from websockets.protocol import OPEN
+from websockets.protocol import CLOSED, OPEN
 
 from .errors import ConnectionClosed
 
 __all__ = [
-    "PullTransport",
     "Transport",
     "TransportHandler",
     "WebsocketsTransport",
+    "closed_error",
     "describe_close",
 ]
 
@@ -93,17 +93,17 @@ class Transport(Protocol):
         """
         ...
 
-    def send(self, message: bytes, /, *, text: bool) -> Awaitable[None]:
+    def send(self, message: bytes, /, *, text: bool) -> asyncio.Future[None]:
         """Queue one message: a text frame when ``text``, else a binary frame.
 
-        Messages go out in the order they were queued. The returned awaitable
-        completes at once, or, while the peer is not taking data (the write
-        buffer is over its high-water mark), once it drains: awaiting it is the
-        backpressure.
+        Messages go out in the order they were queued. The returned future is
+        done at once, or, while the peer is not taking data (the write buffer
+        is over its high-water mark), once it drains: awaiting it is the
+        backpressure. Nobody need await it.
 
         Raises:
             ConnectionClosed: the connection is closed or closing (raised at the
-                call, and by the awaitable if it ends while waiting).
+                call, and by the future if it ends while waiting).
         """
         ...
 
@@ -170,77 +170,25 @@ class Transport(Protocol):
         ...
 
 
-class PullTransport(Protocol):
-    """The transport the connection reads from today (replaced by :class:`Transport`).
-
-    ``recv`` and ``send`` raise :class:`ConnectionClosed`, or one of
-    ``closed_errors`` (the underlying library's own exceptions), once the
-    connection is closed.
-    """
-
-    closed_errors: tuple[type[BaseException], ...]
-    recv: Callable[[], Awaitable[bytes | str]]
-    """Receive one message: a text frame as str (valid UTF-8), a binary frame as bytes."""
-
-    def send(self, message: bytes, /, *, text: bool) -> Awaitable[None]:
-        """Send one message: ``await send(frame, text=True)`` for a text frame, else binary."""
-        ...
-
-    @property
-    def remote_address(self) -> Any:
-        """The peer's address."""
-        ...
-
-    @property
-    def request_headers(self) -> Mapping[str, str]:
-        """Headers of the opening handshake request."""
-        ...
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol, if any."""
-        ...
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection and wait until it is closed."""
-        ...
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed (by either side, or dropped)."""
-        ...
-
-    def send_backlog(self) -> int | None:
-        """Bytes waiting to be sent while the peer is not taking them, else ``None``."""
-        ...
-
-    def abort(self) -> None:
-        """Drop the connection at once, without a closing handshake."""
-        ...
-
-
 class WebsocketsTransport:
     """A :class:`Transport` over a ``websockets`` asyncio connection (server or client side)."""
 
     __slots__ = (
         "_bursting",
+        "_closed",
         "_loop",
         "_protocol",
+        "_pump",
         "_queued",
         "_queued_bytes",
+        "_reading",
         "_sent",
         "_ws",
-        "recv",
     )
-
-    closed_errors: tuple[type[BaseException], ...] = (websockets.ConnectionClosed,)
 
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self._protocol = ws.protocol
-        # The connection's own method, bound once: no wrapper coroutine per message.
-        # Text frames come back as str: websockets decodes them, and fails the
-        # connection with 1007 when one is not UTF-8 (RFC 6455 §8.1).
-        self.recv = cast("Callable[[], Awaitable[bytes | str]]", ws.recv)
         self._loop = asyncio.get_running_loop()
         #: Whether a message was sent in this loop iteration (a flush is scheduled).
         self._bursting = False
@@ -249,19 +197,67 @@ class WebsocketsTransport:
         #: What ``send`` returns when it need not wait: an already completed future.
         self._sent: asyncio.Future[None] = self._loop.create_future()
         self._sent.set_result(None)
+        self._reading: asyncio.Future[None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._closed: ConnectionClosed | None = None
 
-    def send(self, message: bytes, /, *, text: bool) -> Awaitable[None]:
-        """Send one message: ``await send(frame, text=True)`` (see the module rules).
+    def start(self, handler: TransportHandler, /) -> None:
+        self._pump = asyncio.ensure_future(self._deliver(handler))
+
+    async def _deliver(self, handler: TransportHandler) -> None:
+        # Text frames come back as str: websockets decodes them, and fails the
+        # connection with 1007 when one is not UTF-8 (RFC 6455 §8.1).
+        recv = self._ws.recv
+        received = handler.message_received
+        ended: asyncio.Future[None] | None = None
+        try:
+            while True:
+                if self._reading is not None:
+                    # Paused, but an ending connection must still be noticed.
+                    if ended is None:
+                        ended = asyncio.ensure_future(self._ws.wait_closed())
+                    await asyncio.wait((self._reading, ended), return_when=asyncio.FIRST_COMPLETED)
+                    if not ended.done():
+                        ended.cancel()
+                        ended = None
+                        continue
+                received(await recv())
+        except websockets.ConnectionClosed as exc:
+            self._closed = closed_error(exc)
+        except BaseException:
+            self._closed = ConnectionClosed("connection reader stopped")
+            handler.connection_lost(self._closed)
+            raise
+        finally:
+            if ended is not None:
+                ended.cancel()
+        handler.connection_lost(self._closed)
+
+    def pause_reading(self) -> None:
+        if self._reading is None:
+            self._reading = self._loop.create_future()
+
+    def resume_reading(self) -> None:
+        reading, self._reading = self._reading, None
+        if reading is not None and not reading.done():
+            reading.set_result(None)
+
+    def send(self, message: bytes, /, *, text: bool) -> asyncio.Future[None]:
+        """Send one message (see the module rules).
 
         Raises:
-            websockets.ConnectionClosed: the connection is closed (or closing).
+            ConnectionClosed: the connection is closed (or closing).
         """
         ws = self._ws
         protocol = self._protocol
-        if protocol.state is not OPEN or ws.send_in_progress is not None:
-            # Closing, or a fragmented message is going out: websockets' own send
-            # waits, or raises ConnectionClosed.
-            return ws.send(message, text=text)
+        if protocol.state is not OPEN:
+            if self._closed is not None:
+                raise self._closed
+            if protocol.state is CLOSED:
+                raise closed_error(protocol.close_exc)
+            raise ConnectionClosed("the connection is closing")
+        if ws.send_in_progress is not None:  # pragma: no cover - we never fragment
+            return asyncio.ensure_future(self._send_later(message, text))
         if text:
             protocol.send_text(message)
         else:
@@ -273,7 +269,29 @@ class WebsocketsTransport:
         self._queued_bytes += len(message)
         if self._queued >= COALESCE_FRAMES or self._queued_bytes >= COALESCE_BYTES:
             self._flush()
-        return ws.drain() if ws.paused else self._sent
+        return asyncio.ensure_future(self._drain()) if ws.paused else self._sent
+
+    async def _send_later(self, message: bytes, text: bool) -> None:
+        try:
+            await self._ws.send(message, text=text)
+        except websockets.ConnectionClosed as exc:
+            raise closed_error(exc) from None
+
+    async def _drain(self) -> None:
+        try:
+            await self._ws.drain()
+        except websockets.ConnectionClosed as exc:
+            raise closed_error(exc) from None
+
+    def ping(self) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._ping())
+
+    async def _ping(self) -> None:
+        try:
+            pong = await self._ws.ping()
+            await pong
+        except websockets.ConnectionClosed as exc:
+            raise closed_error(exc) from None
 
     def _end_burst(self) -> None:
         self._bursting = False
@@ -320,6 +338,8 @@ class WebsocketsTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
+        if self._pump is not None:
+            await asyncio.shield(self._pump)
 
     async def wait_closed(self) -> None:
         await self._ws.wait_closed()
@@ -334,11 +354,16 @@ class WebsocketsTransport:
         self._ws.transport.abort()
 
 
-def describe_close(exc: BaseException) -> str:
-    """A short description of why a connection closed, from the error that said so."""
-    if not isinstance(exc, websockets.ConnectionClosed):
-        return str(exc) or "connection closed"
-    frame = exc.rcvd or exc.sent
+def describe_close(frame: Any) -> str:
+    """A short description of why a connection closed, from the close frame it ended with."""
     if frame is None:
         return "connection closed abnormally (1006)"
     return f"connection closed ({frame.code}{': ' + frame.reason if frame.reason else ''})"
+
+
+def closed_error(exc: websockets.ConnectionClosed) -> ConnectionClosed:
+    """Our ConnectionClosed for websockets' own."""
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return ConnectionClosed(describe_close(None))
+    return ConnectionClosed(describe_close(frame), frame.code, frame.reason)

@@ -94,7 +94,7 @@ async def test_18_deadlines_end_calls_on_both_sides(server: Server, timeline: Ti
             await eventually(lambda: len(timeline.cancelled) == calls, 1.0)
             for client in clients:  # replies sent after the expired ones: all were read
                 assert await client.call("add", [1, 1]) == 2
-            pending = [len(c.connection._pending) for c in clients]
+            pending = [len(c.connection.protocol.pending) for c in clients]
         finally:
             await asyncio.gather(*(c.close() for c in clients))
 

@@ -104,16 +104,18 @@ class AutoDialect:
         name: The detected dialect's name; JSON-RPC's before detection.
         text: Whether the detected dialect sends text frames; JSON-RPC's before detection.
         extensions: Whether the detected dialect has deadlines, cancellation and streams.
+        acks: Whether the detected dialect acknowledges replies.
         detected: The detected dialect, or None before the first frame.
     """
 
-    __slots__ = ("detected", "extensions", "name", "text")
+    __slots__ = ("acks", "detected", "extensions", "name", "text")
 
     def __init__(self) -> None:
         self.detected: Dialect | None = None
         self.name: str = _JSONRPC.name
         self.text: bool = _JSONRPC.text
         self.extensions: bool = _JSONRPC.extensions
+        self.acks: bool = _JSONRPC.acks
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one frame, detecting the dialect on the first one. Never raises."""
@@ -128,6 +130,7 @@ class AutoDialect:
             self.name = dialect.name
             self.text = dialect.text
             self.extensions = dialect.extensions
+            self.acks = dialect.acks
         return dialect.decode(frame)
 
     def encode(self, event: Outgoing) -> bytes:

@@ -162,6 +162,9 @@ class Dialect(Protocol):
     text: bool
     extensions: bool
     """Whether the dialect carries deadlines, cancellation and streams."""
+    acks: bool
+    """Whether replies are acknowledged: a caller confirms every reply it receives
+    (v2 SYN_ACK), so a replier may wait for that confirmation."""
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one WebSocket message into one event.

@@ -172,6 +172,7 @@ class JsonRpcDialect:
     name = SUBPROTOCOL
     text = True
     extensions = True
+    acks = False
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one frame (see the module rules)."""

@@ -107,6 +107,9 @@ class LegacyDialect:
     name = SUBPROTOCOL
     text = True
     extensions = False
+    #: Acknowledgements (instruction 1) are accepted and ignored: the original clients no
+    #: longer send them (§1.2, §1.4), so a replier must not wait for one.
+    acks = False
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one text frame (see the module rules). Never raises."""

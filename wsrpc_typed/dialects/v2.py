@@ -233,6 +233,8 @@ class V2Dialect:
     name: str
     text: bool
     extensions = False
+    #: A caller confirms every reply with SYN_ACK (§2.4).
+    acks = True
 
     def decode(self, frame: bytes | str) -> Event:
         """Decode one frame (see the module rules). Never raises."""
