@@ -15,41 +15,94 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import Rejected
 
-__all__ = ["Handshake", "OriginPolicy", "Rejected", "origin_allowed", "scopes_of"]
+__all__ = ["Handshake", "Headers", "OriginPolicy", "Rejected", "origin_allowed", "scopes_of"]
 
 #: ``None``: same-origin (and no Origin); ``"*"``: any origin; a sequence: exactly those
 #: origins (include ``None`` to also admit requests without an Origin header).
 OriginPolicy = Sequence[str | None] | Literal["*"] | None
 
 
+class Headers(Mapping[str, str]):
+    """HTTP headers as a read-only, case-insensitive mapping; a repeated name keeps every value.
+
+    ``headers[name]`` and ``headers.get(name)`` give the first value of a name;
+    :meth:`get_all` gives them all, in order.
+    """
+
+    __slots__ = ("_items", "_values")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = tuple(items)
+        values: dict[str, list[str]] = {}
+        for name, value in self._items:
+            values.setdefault(name.lower(), []).append(value)
+        self._values = values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in the order received (empty when absent)."""
+        return list(self._values.get(name.lower(), ()))
+
+    def raw_items(self) -> tuple[tuple[str, str], ...]:
+        """The headers as received: (name, value) pairs, names as spelled."""
+        return self._items
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Handshake:
     """The opening HTTP request of a WebSocket connection, as ``authenticate`` sees it.
 
+    Every transport adapter (websockets, ASGI, ...) reports its handshake in
+    this form to the server's hub.
+
     Attributes:
         path: The request path, without the query string.
         query: The query string, parsed (each name maps to its values).
-        headers: The request headers (case-insensitive).
+        headers: The request headers (case-insensitive; a :class:`Headers` from
+            the server's adapters).
         remote_address: The peer's address, as the socket reports it.
+        subprotocols: The WebSocket subprotocols the client offered, in its order
+            of preference.
     """
 
     path: str
     query: Mapping[str, list[str]]
     headers: Mapping[str, str]
     remote_address: Any
+    subprotocols: tuple[str, ...] = field(default=())
 
     @classmethod
-    def from_target(cls, target: str, headers: Mapping[str, str], remote: Any) -> Handshake:
+    def from_target(
+        cls,
+        target: str,
+        headers: Mapping[str, str],
+        remote: Any,
+        subprotocols: Sequence[str] = (),
+    ) -> Handshake:
         """Build from the request target (``/path?query``)."""
         parts = urlsplit(target)
-        return cls(parts.path, parse_qs(parts.query), headers, remote)
+        return cls(parts.path, parse_qs(parts.query), headers, remote, tuple(subprotocols))
 
     def bearer_token(self) -> str | None:
         """The token of an ``Authorization: Bearer <token>`` header, if any."""

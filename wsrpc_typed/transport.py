@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import websockets
 from websockets.asyncio.connection import Connection as WebSocket
@@ -37,7 +38,13 @@ from websockets.protocol import CLOSED, OPEN
 
 from .errors import ConnectionClosed
 
+if TYPE_CHECKING:
+    from .security import Handshake
+
 __all__ = [
+    "Accepted",
+    "Acceptor",
+    "Refused",
     "Transport",
     "TransportHandler",
     "WebsocketsTransport",
@@ -167,6 +174,44 @@ class Transport(Protocol):
     @property
     def subprotocol(self) -> str | None:
         """The negotiated subprotocol, if any."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The server admits a handshake: answer 101 with this subprotocol (``None``: none)."""
+
+    subprotocol: str | None
+    identity: Any = None
+    """Who the peer is, as the ``authenticate`` hook said."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The server refuses a handshake: answer with this HTTP status and text body."""
+
+    status: int
+    body: str
+
+
+class Acceptor(Protocol):
+    """What a server adapter hands its connections to: the server's hub.
+
+    For each opening handshake the adapter calls :meth:`handshake`, answers as
+    it says, calls :meth:`response_headers` just before it sends a 101, and
+    then :meth:`attach` with the connection's transport.
+    """
+
+    async def handshake(self, handshake: Handshake, /) -> Accepted | Refused:
+        """Decide on one handshake (host check, origins, ``authenticate``, subprotocol)."""
+        ...
+
+    def response_headers(self, headers: MutableMapping[str, str], request: Any, /) -> None:
+        """Let listeners adjust the 101 response's headers (``request``: the adapter's own)."""
+        ...
+
+    def attach(self, transport: Transport, accepted: Accepted, /) -> None:
+        """Serve an accepted connection from now on (the hub calls ``transport.start``)."""
         ...
 
 
