@@ -67,7 +67,7 @@ from .serving import Dispatcher
 if TYPE_CHECKING:
     from .dialects.events import Dialect
     from .message import Message
-    from .registry import Router
+    from .registry import Methods
     from .transport import Transport
 
 __all__ = ["Connection", "SeedHandler"]
@@ -127,7 +127,7 @@ class Connection:
         self,
         transport: Transport,
         dialect: Dialect,
-        router: Router | None = None,
+        router: Methods | None = None,
         *,
         timeout: float | None = 30.0,
         ack_timeout: float = 30.0,

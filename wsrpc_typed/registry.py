@@ -22,6 +22,7 @@ from typing import (
     Annotated,
     Any,
     NotRequired,
+    Protocol,
     TypeVar,
     get_args,
     get_origin,
@@ -37,7 +38,7 @@ from typing_extensions import TypedDict
 from .context import Context
 from .errors import InvalidParams, RegistrationError, RpcError
 
-__all__ = ["Method", "Router", "validation_errors"]
+__all__ = ["Method", "Methods", "Router", "compile_method", "validation_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -241,15 +242,23 @@ def _params_error(where: str, annotations: Mapping[str, Any], exc: Exception) ->
     )
 
 
-def _compile(
+def compile_method(
     func: Callable[..., Any],
     name: str,
     *,
-    thread: bool,
-    deprecated: bool,
-    errors: Sequence[type[RpcError]],
+    thread: bool = False,
+    deprecated: bool = False,
+    errors: Sequence[type[RpcError]] = (),
     scopes: Sequence[str] = (),
 ) -> Method:
+    """Check ``func``'s signature and build the :class:`Method` that serves it as ``name``.
+
+    What :meth:`Router.method` does, without registering it (and without the
+    ``rpc.`` reservation: for the methods a server provides itself).
+
+    Raises:
+        RegistrationError: the handler cannot be served (the message says why).
+    """
     where = f"handler {getattr(func, '__qualname__', func)!r} (method {name!r})"
     if not callable(func):
         raise RegistrationError(f"{where}: a handler must be a function")
@@ -354,6 +363,14 @@ def _compile(
     )
 
 
+class Methods(Protocol):
+    """What serves calls looks methods up in: a :class:`Router`, or a server's view of one."""
+
+    def get(self, name: str, /) -> Method | None:
+        """The method served as ``name``, or None."""
+        ...
+
+
 class Router:
     """A registry of typed methods, served by :class:`~wsrpc_typed.Server`.
 
@@ -371,7 +388,6 @@ class Router:
 
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
-        self._discover: Method | None = None
         self._peer: Router | None = None
 
     @overload
@@ -449,11 +465,10 @@ class Router:
                 f"already registered by {getattr(other, '__qualname__', other)!r}; pass name=... "
                 "to register it under another name"
             )
-        compiled = _compile(
+        compiled = compile_method(
             func, wire_name, thread=thread, deprecated=deprecated, errors=errors, scopes=scopes
         )
         self._methods[wire_name] = compiled
-        self._discover = None
         return compiled
 
     def include(self, other: Router) -> None:
@@ -464,30 +479,10 @@ class Router:
                     f"method name {method.name!r} is registered in both routers"
                 )
             self._methods[method.name] = method
-        self._discover = None
 
     def get(self, name: str) -> Method | None:
-        """The method registered under ``name`` (or the built-in ``rpc.discover``), or None."""
-        method = self._methods.get(name)
-        if method is None and name == "rpc.discover":
-            return self._discover_method()
-        return method
-
-    def _discover_method(self) -> Method:
-        # rpc.discover answers with the OpenRPC document of this router (the OpenRPC
-        # service discovery convention); built on first use, then cached.
-        if self._discover is None:
-            from .schema import openrpc_document
-
-            document = openrpc_document(self)
-
-            async def discover() -> dict[str, Any]:
-                return dict(document)
-
-            self._discover = _compile(
-                discover, "rpc.discover", thread=False, deprecated=False, errors=()
-            )
-        return self._discover
+        """The method registered under ``name``, or None."""
+        return self._methods.get(name)
 
     @property
     def peer(self) -> Router:

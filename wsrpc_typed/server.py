@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import ssl as ssl_module
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -16,24 +16,17 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
-from .calling import wire_params
 from .connection import Connection
-from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
-from .dialects.events import Notification
-from .errors import ConnectionClosed
+from .dialects.detect import SUBPROTOCOLS
+from .hub import Authenticate, Hub, ServerEvent
 from .interceptors import Interceptor
-from .limits import CallBudget
 from .registry import Router
-from .security import Handshake, OriginPolicy, Rejected, origin_allowed
-from .transport import Transport, WebsocketsTransport
+from .security import Handshake, Headers, OriginPolicy
+from .transport import Accepted, Refused, WebsocketsTransport
 
 __all__ = ["Server", "ServerEvent"]
 
 logger = logging.getLogger("wsrpc_typed")
-
-ServerEvent = Literal["connection", "error", "headers", "close"]
-#: ``authenticate(handshake) -> identity`` (or an awaitable of it); raises Rejected to refuse.
-Authenticate = Callable[[Handshake], Any]
 
 
 class Server:
@@ -124,47 +117,44 @@ class Server:
         ssl: ssl_module.SSLContext | None = None,
         backlog: int = 1024,
     ) -> None:
-        if default_dialect != "auto":
-            dialect_for_subprotocol(default_dialect)  # fail early on an unknown name
-        self.router = router if router is not None else Router()
+        self.hub = Hub(
+            router,
+            default_dialect=default_dialect,
+            max_in_flight=max_in_flight,
+            max_calls=max_calls,
+            timeout=timeout,
+            ack_timeout=ack_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            origins=origins,
+            authenticate=authenticate,
+            interceptors=interceptors,
+            max_batch=max_batch,
+            max_reply_size=max_reply_size,
+            send_timeout=send_timeout,
+            allowed_hosts=allowed_hosts,
+            loopback=host in _LOOPBACK_NAMES,
+            drain_timeout=drain_timeout,
+        )
+        """The server's transport-neutral core: connections, events, broadcast."""
+        self.router = self.hub.router
         self.host = host
         self._port = port
-        self.default_dialect = default_dialect
-        self._conn_options: dict[str, Any] = {
-            "timeout": timeout,
-            "ack_timeout": ack_timeout,
-            "max_in_flight": max_in_flight,
-            "max_batch": max_batch,
-            "max_reply_size": max_reply_size,
-            "interceptors": tuple(interceptors),
-            "budget": None if max_calls is None else CallBudget(max_calls),
-        }
-        self.origins = origins
-        self.authenticate = authenticate
-        self.drain_timeout = drain_timeout
         self.backlog = backlog
-        self.send_timeout = send_timeout
-        self.allowed_hosts: frozenset[str] | None = (
-            frozenset(allowed_hosts)
-            if allowed_hosts is not None
-            else (_LOOPBACK_NAMES if host in _LOOPBACK_NAMES else None)
-        )
-        self._watchdog: asyncio.Task[None] | None = None
         self._ssl = ssl
-        self._identities: dict[ServerConnection, Any] = {}
-        # Keepalive is ours (see _keepalive): websockets' own would wait close_timeout
-        # more for a peer that has just shown it does not answer.
-        self._keepalive_every = (ping_interval, ping_timeout)
         self._ws_options: dict[str, Any] = {
             "max_size": max_size,
             "compression": compression,
-            "ping_interval": None,
+            "ping_interval": None,  # keepalive is the hub's
             "open_timeout": open_timeout,
             "close_timeout": close_timeout,
         }
-        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self._accepted: weakref.WeakKeyDictionary[ServerConnection, Accepted] = (
+            weakref.WeakKeyDictionary()
+        )
         self._server: WsServer | None = None
-        self.connections: set[Connection] = set()
+        self.connections: set[Connection] = self.hub.connections
         """The open connections."""
 
     # -- the seed's API -------------------------------------------------------------
@@ -179,9 +169,7 @@ class Server:
         * ``"headers"``: ``callback(headers, request)`` with the handshake response's
           mutable headers, before they are sent.
         """
-        if event not in ("connection", "error", "headers", "close"):
-            raise ValueError(f"unknown server event {event!r}")
-        self._listeners.setdefault(event, []).append(callback)
+        self.hub.on(event, callback)
 
     async def open(self) -> None:
         """Start listening; resolves once the server accepts connections.
@@ -196,7 +184,7 @@ class Server:
             self.host,
             self._port,
             subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS],
-            select_subprotocol=_select_subprotocol,
+            select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             process_response=self._process_response,
             server_header=None,
@@ -204,8 +192,7 @@ class Server:
             backlog=self.backlog,
             **self._ws_options,
         )
-        if self.send_timeout is not None:
-            self._watchdog = asyncio.create_task(self._watch_senders(self.send_timeout))
+        self.hub.start()
 
     async def close(self, drain_timeout: float | None = None) -> None:
         """Shut down gracefully.
@@ -220,23 +207,8 @@ class Server:
         server, self._server = self._server, None
         if server is None:
             return
-        if self._watchdog is not None:
-            self._watchdog.cancel()
         server.close(close_connections=False)
-        connections = list(self.connections)
-        for conn in connections:
-            conn.drain()
-        grace = self.drain_timeout if drain_timeout is None else drain_timeout
-        close_timeout = self._ws_options["close_timeout"]
-        try:
-            async with asyncio.timeout(grace):
-                await asyncio.gather(*(conn.wait_idle() for conn in connections))
-        except TimeoutError:
-            await asyncio.gather(*(conn.abandon_calls(close_timeout) for conn in connections))
-        await asyncio.gather(
-            *(conn.close(1001, "server shutting down", close_timeout) for conn in connections),
-            return_exceptions=True,
-        )
+        await self.hub.close(drain_timeout)
         await server.wait_closed()
 
     async def __aenter__(self) -> Server:
@@ -283,10 +255,7 @@ class Server:
         Returns:
             How many connections the notification was handed to.
         """
-        event = Notification(method, wire_params(params))
-        targets = [c for c in self.connections if not c.closed and (where is None or where(c))]
-        delivered = await asyncio.gather(*(conn.deliver(event, timeout) for conn in targets))
-        return sum(delivered)
+        return await self.hub.broadcast(method, params, where=where, timeout=timeout)
 
     # -- facts ----------------------------------------------------------------------
 
@@ -306,156 +275,39 @@ class Server:
 
     # -- internals ------------------------------------------------------------------
 
-    def _emit(self, event: str, *args: Any) -> list[Any]:
-        outcomes = []
-        for callback in self._listeners.get(event, ()):
-            try:
-                outcomes.append(callback(*args))
-            except Exception as exc:
-                logger.exception("%r listener failed", event)
-                if event != "error":
-                    self._emit("error", exc)
-        return outcomes
-
-    def _report(self, exc: BaseException) -> None:
-        self._emit("error", exc)
-
-    async def _watch_senders(self, send_timeout: float) -> None:
-        """Disconnect clients that take no data for ``send_timeout`` while replies wait."""
-        loop = asyncio.get_running_loop()
-        stalled: dict[Connection, tuple[float, int]] = {}  # since when, backlog then
-        while True:
-            await asyncio.sleep(max(0.05, min(1.0, send_timeout / 4)))
-            now = loop.time()
-            for conn in list(self.connections):
-                backlog = conn.transport.send_backlog()
-                if backlog is None or conn.closed:
-                    stalled.pop(conn, None)
-                    continue
-                since, before = stalled.get(conn, (now, backlog))
-                if backlog < before:
-                    since = now  # it is slow, but it reads
-                stalled[conn] = (since, backlog)
-                if now - since >= send_timeout:
-                    logger.warning(
-                        "dropping %s: it took no data for %.1f s", conn.remote_address, now - since
-                    )
-                    stalled.pop(conn)
-                    conn.transport.abort()
-            for conn in [c for c in stalled if c not in self.connections]:
-                del stalled[conn]
-
     async def _process_request(
         self, ws: ServerConnection, request: HttpRequest
     ) -> HttpResponse | None:
-        headers = request.headers
-        hosts = headers.get_all("Host")
-        if len(hosts) > 1:
-            return ws.respond(400, "One Host header, please\n")  # RFC 9112 §3.2
-        host = hosts[0] if hosts else None
-        if self.allowed_hosts is not None and _host_name(host) not in self.allowed_hosts:
-            return ws.respond(403, "Host not allowed\n")
-        if not origin_allowed(headers.get_all("Origin"), host, self.origins):
-            return ws.respond(403, "Origin not allowed\n")
-        if self.authenticate is None:
-            return None
-        handshake = Handshake.from_target(request.path, headers, ws.remote_address)
-        try:
-            identity = self.authenticate(handshake)
-            if inspect.isawaitable(identity):
-                identity = await identity
-        except Rejected as exc:
-            return ws.respond(exc.status, exc.reason + "\n")
-        except Exception as exc:
-            logger.exception("authenticate hook failed")
-            self._report(exc)
-            return ws.respond(500, "Internal Server Error\n")
-        self._identities[ws] = identity
+        offered = [
+            name.strip()
+            for value in request.headers.get_all("Sec-WebSocket-Protocol")
+            for name in value.split(",")
+            if name.strip()
+        ]
+        handshake = Handshake.from_target(
+            request.path, Headers(request.headers.raw_items()), ws.remote_address, offered
+        )
+        decision = await self.hub.handshake(handshake)
+        if isinstance(decision, Refused):
+            return ws.respond(decision.status, decision.body + "\n")
+        self._accepted[ws] = decision
         return None
+
+    def _select_subprotocol(
+        self, ws: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        accepted = self._accepted.get(ws)
+        return None if accepted is None else cast(Subprotocol | None, accepted.subprotocol)
 
     def _process_response(
         self, ws: ServerConnection, request: HttpRequest, response: HttpResponse
     ) -> None:
         if response.status_code == 101:
-            self._emit("headers", response.headers, request)
+            self.hub.response_headers(response.headers, request)
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
-        if ws.subprotocol is not None:
-            dialect: Any = dialect_for_subprotocol(ws.subprotocol)
-        elif self.default_dialect == "auto":
-            dialect = AutoDialect()
-        else:
-            dialect = dialect_for_subprotocol(self.default_dialect)
-        transport = WebsocketsTransport(ws)
-        conn = Connection(
-            transport,
-            dialect,
-            self.router,
-            on_error=self._report,
-            identity=self._identities.pop(ws, None),
-            **self._conn_options,
-        )
-        self.connections.add(conn)
-        interval, timeout = self._keepalive_every
-        keepalive = (
-            None
-            if interval is None
-            else asyncio.create_task(_keepalive(transport, interval, timeout))
-        )
-        try:
-            for outcome in self._emit("connection", conn):
-                if inspect.isawaitable(outcome):
-                    try:
-                        await outcome
-                    except Exception as exc:
-                        logger.exception("'connection' listener failed")
-                        self._report(exc)
-            conn.start()
-            await conn.wait_closed()
-        finally:
-            if keepalive is not None:
-                keepalive.cancel()
-            self.connections.discard(conn)
-            self._emit("close", conn)
-
-
-async def _keepalive(transport: Transport, interval: float, timeout: float | None) -> None:
-    """Ping every ``interval`` seconds; drop a peer that sends no pong within ``timeout``.
-
-    Dropping it at once ends the connection, so its handlers are cancelled now,
-    not after a closing handshake the peer will not answer either.
-    """
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            # As websockets does, the ping may wait behind data the peer has not taken
-            # yet (a slow reader is send_timeout's business); the pong may not.
-            async with asyncio.timeout(timeout):
-                await transport.ping()
-        except TimeoutError:
-            logger.info("dropping %s: no pong within %s s", transport.remote_address, timeout)
-            transport.abort()
-            return
-        except ConnectionClosed:
-            return
+        conn = self.hub.attach(WebsocketsTransport(ws), self._accepted.pop(ws))
+        await conn.wait_closed()
 
 
 _LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))
-
-
-def _host_name(host: str | None) -> str | None:
-    """The name of a ``Host`` header, without port or IPv6 brackets."""
-    if host is None:
-        return None
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
-
-
-def _select_subprotocol(ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-    # The client's order of preference wins; no match means no subprotocol, and the
-    # server's default dialect applies (the original seed clients offer none).
-    for name in offered:
-        if name in SUBPROTOCOLS:
-            return name
-    return None

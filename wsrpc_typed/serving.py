@@ -53,7 +53,7 @@ from .protocol import NO_REPLY, RpcProtocol, ServedCall, error_reply
 
 if TYPE_CHECKING:
     from .connection import Connection, SeedHandler
-    from .registry import Method, Router
+    from .registry import Method, Methods
 
 __all__ = ["Dispatcher"]
 
@@ -88,7 +88,7 @@ class Dispatcher:
         self,
         connection: Connection,
         protocol: RpcProtocol,
-        router: Router | None,
+        router: Methods | None,
         *,
         interceptors: tuple[Interceptor, ...],
         scopes: frozenset[str],
