@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import itertools
 import statistics
 import sys
@@ -244,19 +243,13 @@ async def _client_wsrpc(calls: int, typed: bool) -> int:
 
     transport = FakePeerTransport(ConnectionClosed)
 
-    async def fake_connect(url: str, **options: Any) -> Any:
-        return None
+    class FakeClient(Client):
+        async def _open_transport(self) -> Any:
+            return transport
 
     # Client.open() as is (so the Connection gets exactly the client's options), with the
     # handshake and the socket swapped for the fake peer.
-    client_module: Any = importlib.import_module("wsrpc_typed.client")
-    saved = client_module.ws_connect, client_module.WebsocketsTransport
-    client_module.ws_connect = fake_connect
-    client_module.WebsocketsTransport = lambda ws: transport
-    try:
-        client = await Client("ws://127.0.0.1:1").open()
-    finally:
-        client_module.ws_connect, client_module.WebsocketsTransport = saved
+    client = await FakeClient("ws://127.0.0.1:1").open()
 
     async def untyped(i: int) -> Any:
         return await client.call("add", {"a": i, "b": 1})

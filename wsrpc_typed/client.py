@@ -11,7 +11,7 @@ import ssl as ssl_module
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, Self, TypeVar, overload
 
 from websockets.asyncio.client import connect as ws_connect
 
@@ -22,7 +22,7 @@ from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
 from .interceptors import Call, Interceptor, intercept
 from .registry import Router
-from .transport import WebsocketsTransport
+from .transport import Transport, WebsocketsTransport
 
 __all__ = ["Backoff", "Client", "connect"]
 
@@ -142,7 +142,7 @@ class Client:
             raise ConnectionClosed("not connected")
         return self._conn
 
-    async def open(self) -> Client:
+    async def open(self) -> Self:
         """Connect; resolves once the handshake is done.
 
         Raises:
@@ -153,10 +153,13 @@ class Client:
         await self._connect_once()
         return self
 
+    async def _open_transport(self) -> Transport:
+        """Open the connection's transport: the opening handshake (override to swap it)."""
+        return WebsocketsTransport(await ws_connect(self.url, **self._ws_options))
+
     async def _connect_once(self) -> None:
-        ws = await ws_connect(self.url, **self._ws_options)
         conn = Connection(
-            WebsocketsTransport(ws),
+            await self._open_transport(),
             self._dialect,
             self.router,
             timeout=self.timeout,
@@ -330,10 +333,10 @@ class Client:
         if self._reader is not None:
             await self._reader
 
-    def __await__(self) -> Generator[Any, None, Client]:
+    def __await__(self) -> Generator[Any, None, Self]:
         return self.open().__await__()
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         if self._conn is None:
             await self.open()
         return self
