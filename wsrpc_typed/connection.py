@@ -188,6 +188,10 @@ class Connection:
         """The wire dialect of this connection."""
         return self._protocol.dialect
 
+    def now(self) -> float:
+        """The event loop's clock, on which deadlines are given."""
+        return self._loop.time()
+
     @property
     def protocol(self) -> RpcProtocol:
         """The sans-I/O call state of this connection (read it; do not drive it)."""

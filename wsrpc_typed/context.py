@@ -61,9 +61,7 @@ class Context:
         """
         if self.deadline is None:
             return None
-        import asyncio  # here, not at the top: the registry imports this module, sans-I/O
-
-        return self.deadline - asyncio.get_running_loop().time()
+        return self.deadline - self.connection.now()
 
     @property
     def headers(self) -> Mapping[str, str]:
