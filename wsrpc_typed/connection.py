@@ -51,6 +51,7 @@ from .dialects.events import (
 from .errors import CallTimeout, ConnectionClosed, error_class_for_code
 from .interceptors import Interceptor
 from .limits import CallBudget, CallWindow
+from .message import SeedHandler
 from .protocol import (
     NO_REPLY,
     AckWait,
@@ -66,7 +67,6 @@ from .serving import Dispatcher
 
 if TYPE_CHECKING:
     from .dialects.events import Dialect
-    from .message import Message
     from .registry import Methods
     from .transport import Transport
 
@@ -75,8 +75,6 @@ __all__ = ["Connection", "SeedHandler"]
 logger = logging.getLogger("wsrpc_typed")
 
 T = TypeVar("T")
-#: A seed-style handler: gets the Message, answers with ``await message.reply(...)``.
-SeedHandler = Callable[["Message"], Any]
 ErrorCallback = Callable[[BaseException], None]
 
 

@@ -6,16 +6,53 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from .dialects.events import ErrorResponse, Response
+from .dialects.events import Dialect, ErrorResponse, Response
 from .errors import AckTimeout, ConnectionClosed, InternalError, RpcError
-from .protocol import NO_REPLY
+from .protocol import NO_REPLY, AckWait
 
-if TYPE_CHECKING:
-    from .connection import Connection, SeedHandler
+__all__ = ["NO_REPLY", "Message", "Replier", "SeedHandler", "passes_through"]
 
-__all__ = ["NO_REPLY", "Message", "passes_through"]
+#: A seed-style handler: gets the Message, answers with ``await message.reply(...)``.
+SeedHandler = Callable[["Message"], Any]
+
+
+class Replier(Protocol):
+    """What a :class:`Message` needs of its connection: replying, and v2 acknowledgements.
+
+    :class:`~wsrpc_typed.Connection` is one.
+    """
+
+    @property
+    def dialect(self) -> Dialect:
+        """The wire dialect (its ``acks`` says whether replies are acknowledged)."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended."""
+        ...
+
+    ack_timeout: float
+
+    async def send_reply(self, reply: Response | ErrorResponse, /) -> None:
+        """Send a reply to one of the peer's requests."""
+        ...
+
+    def expect_ack(self, id_: Any, /) -> AckWait:
+        """Start waiting for the acknowledgement of the reply to ``id_``."""
+        ...
+
+    def forget_ack(self, wait: AckWait, /) -> None:
+        """Stop waiting for it."""
+        ...
+
+    def report(self, exc: BaseException, /) -> None:
+        """Tell the error listeners about an unexpected failure."""
+        ...
+
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -44,7 +81,8 @@ class Message:
         id: The request id, as the peer sent it (``None`` for a notification).
         method: The method (the seed's ``instruction`` / ``command``).
         args: The positional arguments (named params arrive as one dict argument).
-        connection: The connection it arrived on.
+        connection: The connection it arrived on (a :class:`~wsrpc_typed.Connection`,
+            of which the message itself uses only the :class:`Replier` part).
     """
 
     __slots__ = (
@@ -60,7 +98,7 @@ class Message:
 
     def __init__(
         self,
-        connection: Connection,
+        connection: Replier,
         id_: Any,
         method: str,
         params: list[Any] | dict[str, Any] | None,

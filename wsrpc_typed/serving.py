@@ -48,11 +48,11 @@ from .errors import (
 )
 from .interceptors import Call, Interceptor, intercept
 from .limits import CallBudget
-from .message import Message, passes_through
+from .message import Message, SeedHandler, passes_through
 from .protocol import NO_REPLY, RpcProtocol, ServedCall, error_reply
 
 if TYPE_CHECKING:
-    from .connection import Connection, SeedHandler
+    from .connection import Connection
     from .registry import Method, Methods
 
 __all__ = ["Dispatcher"]
