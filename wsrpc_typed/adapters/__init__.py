@@ -1,0 +1,1 @@
+"""Transport adapters: the :class:`~wsrpc_typed.transport.Transport` contract over a library."""
