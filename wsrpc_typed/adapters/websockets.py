@@ -530,7 +530,7 @@ class WebsocketsProtocol(asyncio.Protocol):
 class _ServerSide(WebsocketsProtocol):
     """The server side: reads the request, asks the acceptor, answers, then serves."""
 
-    __slots__ = ("_acceptor", "_held", "_open_timer")
+    __slots__ = ("_accepting", "_acceptor", "_held", "_open_timer")
 
     def __init__(
         self,
@@ -546,6 +546,8 @@ class _ServerSide(WebsocketsProtocol):
         #: Bytes read while the acceptor decides (fed to the protocol after the 101).
         self._held: list[bytes] | None = None
         self._open_timer: asyncio.TimerHandle | None = None
+        #: The task that runs the acceptor's decision (referenced: tasks are weak in the loop).
+        self._accepting: asyncio.Task[None] | None = None
         if open_timeout is not None:
             self._open_timer = self._loop.call_later(open_timeout, self.abort)
 
@@ -564,7 +566,14 @@ class _ServerSide(WebsocketsProtocol):
         if not isinstance(request, Request):  # pragma: no cover - the parser yields it first
             return
         self._opening = self._hold
-        self._loop.create_task(self._accept(request, events[1:]))
+        self._accepting = self._loop.create_task(self._accept(request, events[1:]))
+        self._accepting.add_done_callback(self._accepted)
+
+    def _accepted(self, task: asyncio.Task[None]) -> None:
+        self._accepting = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("opening handshake failed", exc_info=task.exception())
+            self.abort()
 
     def _hold(self, data: bytes) -> None:
         # The client should wait for the 101: keep what it sent early, read no further.
