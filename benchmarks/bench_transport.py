@@ -1,4 +1,4 @@
-"""Transport benchmark: an echo over loopback, through three server-side transports.
+"""Transport benchmark: an echo over loopback, through our websockets adapter and websockets'.
 
 Usage::
 
@@ -8,7 +8,6 @@ Targets (the server side; the client is the same websockets asyncio client for a
 
 * ``ws_echo``: the documented websockets asyncio echo server (``async for`` + ``send``).
   The baseline.
-* ``ws_transport``: websockets' ``serve`` with today's ``WebsocketsTransport`` echoing.
 * ``sansio``: ``wsrpc_typed.adapters.websockets.serve`` with ``WebsocketsProtocol`` echoing.
 
 Workloads: ``seq`` (one 58-byte text message in flight) and ``pipe64`` (64 in flight).
@@ -32,7 +31,7 @@ from typing import Any
 
 from .bench_rpc import _cpus
 
-TARGETS = ("ws_echo", "ws_transport", "sansio")
+TARGETS = ("ws_echo", "sansio")
 WORKLOADS = {"seq": 1, "pipe64": 64}
 MESSAGE = '{"jsonrpc":"2.0","method":"add","params":[1,2],"id":12345}'[:58]
 
@@ -68,19 +67,6 @@ class _Echo:
         pass
 
 
-async def _serve_ws_transport() -> Any:
-    from websockets.asyncio.server import ServerConnection, serve
-
-    from wsrpc_typed.transport import WebsocketsTransport
-
-    async def echo(ws: ServerConnection) -> None:
-        transport = WebsocketsTransport(ws)
-        transport.start(_Echo(transport))
-        await ws.wait_closed()
-
-    return await serve(echo, "127.0.0.1", 0, compression=None, server_header=None)
-
-
 class _EchoAcceptor:
     """Accepts every handshake and echoes on the connection."""
 
@@ -105,7 +91,6 @@ async def _serve_sansio() -> Any:
 async def _serve(target: str) -> None:
     starters = {
         "ws_echo": _serve_ws_echo,
-        "ws_transport": _serve_ws_transport,
         "sansio": _serve_sansio,
     }
     server = await starters[target]()

@@ -68,7 +68,7 @@ async def stuck_client(url: str) -> tuple[socket.socket, object]:
 def shrink_send_buffer(conn: Connection) -> None:
     """Server side of the stuck client: a small kernel send buffer, so it fills quickly."""
     if conn.request_headers.get("x-stuck"):
-        transport = conn.transport.websocket.transport  # type: ignore[attr-defined]
+        transport = conn.transport._transport  # type: ignore[attr-defined]
         transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
 

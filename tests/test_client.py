@@ -276,3 +276,27 @@ async def test_call_window_hands_places_over_first_come_first_served() -> None:
     window.release()
     assert window.take()  # nobody waits: the place went back to the pool
     assert tasks[1].cancelled() and tasks[2].cancelled()
+
+
+async def test_keepalive_drops_a_server_that_stopped_answering() -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    frozen = asyncio.Event()
+
+    async def frozen_server(ws: ServerConnection) -> None:
+        ws.transport.pause_reading()  # reads nothing more: no pong ever comes back
+        frozen.set()
+        await ws.wait_closed()
+
+    async with serve(frozen_server, "127.0.0.1", 0, close_timeout=0.1) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        lively = await connect(url, ping_interval=UNIT / 50, ping_timeout=UNIT / 50)
+        silent = await connect(url, ping_interval=None)
+        await frozen.wait()
+        conn = lively.connection
+        await eventually(lambda: conn.closed, UNIT)
+        assert conn.ended is not None and conn.ended.code == 1006
+        assert not silent.connection.closed  # without keepalive nobody notices
+        silent.connection.transport.abort()  # (a closing handshake would wait for nothing)
+        await silent.close()
+        await lively.close()

@@ -33,8 +33,6 @@ import pytest
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.conftest import UNIT
@@ -45,6 +43,7 @@ from wsrpc_typed import (
     Client,
     Connection,
     Handshake,
+    HandshakeRejected,
     InternalError,
     InvalidParams,
     Message,
@@ -53,9 +52,9 @@ from wsrpc_typed import (
     Server,
     connect,
 )
+from wsrpc_typed.adapters.websockets import WebsocketsProtocol
 from wsrpc_typed.dialects.detect import dialect_for_subprotocol
 from wsrpc_typed.dialects.events import ErrorResponse, Request, Response
-from wsrpc_typed.transport import WebsocketsTransport
 
 REPO = str(Path(__file__).resolve().parents[1])
 JSONRPC, LEGACY, V2_JSON, V2_MSGPACK = (
@@ -454,15 +453,15 @@ async def test_nothing_reaches_a_client_that_it_should_not_see(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     sent: list[tuple[str, bytes, bool]] = []
-    original = WebsocketsTransport.send
+    original = WebsocketsProtocol.send
+    server_side: set[Any] = set()  # the server's transports: what it sends is recorded
 
-    def recording(self: WebsocketsTransport, message: bytes, /, *, text: bool) -> Awaitable[None]:
-        ws = self.websocket
-        if isinstance(ws, ServerConnection):
-            sent.append((ws.subprotocol or "auto", bytes(message), text))
+    def recording(self: WebsocketsProtocol, message: bytes, /, *, text: bool) -> Awaitable[None]:
+        if self in server_side:
+            sent.append((self.subprotocol or "auto", bytes(message), text))
         return original(self, message, text=text)
 
-    monkeypatch.setattr(WebsocketsTransport, "send", recording)
+    monkeypatch.setattr(WebsocketsProtocol, "send", recording)
     caplog.set_level("ERROR", logger="wsrpc_typed")
 
     router = build_router()
@@ -471,6 +470,7 @@ async def test_nothing_reaches_a_client_that_it_should_not_see(
     failed: list[tuple[str, Any]] = []
     async with Server(router, port=0, interceptors=[failing_interceptor]) as server:
         server.on("error", reported.append)
+        server.on("connection", lambda conn: server_side.add(conn.transport))
         server.on("connection", seed_handlers)
         await client_battery(server.url)
         await raw_stream_failure(server.url)
@@ -522,11 +522,10 @@ async def test_a_failing_authenticate_hook_answers_an_opaque_500() -> None:
     reported: list[BaseException] = []
     async with Server(port=0, authenticate=authenticate) as server:
         server.on("error", reported.append)
-        with pytest.raises(InvalidStatus) as refused:
+        with pytest.raises(HandshakeRejected) as refused:
             await connect(server.url)
-    response = refused.value.response
-    assert (response.status_code, response.body) == (500, b"Internal Server Error\n")
-    headers = "\n".join(f"{key}: {value}" for key, value in response.headers.raw_items())
+    assert (refused.value.status, refused.value.body) == (500, "Internal Server Error\n")
+    headers = "\n".join(f"{key}: {value}" for key, value in refused.value.headers.items())
     for needle in ("secret", REPO, "RuntimeError", "Traceback"):
         assert needle not in headers
     assert [type(exc) for exc in reported] == [RuntimeError]

@@ -11,7 +11,16 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from codegen.loaders import spec_from_document
-from wsrpc_typed import Context, Forbidden, Handshake, Rejected, Router, Server, connect
+from wsrpc_typed import (
+    Context,
+    Forbidden,
+    Handshake,
+    HandshakeRejected,
+    Rejected,
+    Router,
+    Server,
+    connect,
+)
 from wsrpc_typed.schema import api_spec, jsonschema_document, openrpc_document
 
 
@@ -42,13 +51,13 @@ def authenticate(handshake: Handshake) -> dict[str, Any]:
 
 async def test_authentication_accepts_and_rejects() -> None:
     async with Server(secured_router(), port=0, authenticate=authenticate) as server:
-        with pytest.raises(InvalidStatus) as missing:
+        with pytest.raises(HandshakeRejected) as missing:
             await connect(server.url)
-        assert missing.value.response.status_code == 401
-        assert missing.value.response.body == b"Missing token\n"
-        with pytest.raises(InvalidStatus) as wrong:
+        assert missing.value.status == 401
+        assert missing.value.body == "Missing token\n"
+        with pytest.raises(HandshakeRejected) as wrong:
             await connect(server.url, headers={"Authorization": "Bearer nope"})
-        assert wrong.value.response.status_code == 403
+        assert wrong.value.status == 403
         assert not server.connections  # nothing reached a handler
         async with connect(server.url, headers={"Authorization": "Bearer user-token"}) as conn:
             assert await conn.call("whoami") == "bob"
@@ -63,7 +72,7 @@ async def test_async_authenticate_hook() -> None:
         return {"user": "ok"}
 
     async with Server(secured_router(), port=0, authenticate=check) as server:
-        with pytest.raises(InvalidStatus):
+        with pytest.raises(HandshakeRejected):
             await connect(server.url + "/other")
         async with connect(server.url + "/api") as conn:
             assert await conn.call("whoami") == "ok"

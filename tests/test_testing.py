@@ -125,7 +125,7 @@ async def test_a_server_need_not_be_open_and_its_policy_applies() -> None:
     server = Server(build_router(), authenticate=authenticate)
     with pytest.raises(HandshakeRejected) as caught:
         await TestClient(server).open()
-    assert (caught.value.status, caught.value.body) == (401, "a token, please")
+    assert (caught.value.status, caught.value.body) == (401, "a token, please\n")
     headers = {"Authorization": "Bearer sesame"}
     async with TestClient(server, headers=headers, path="/rpc?room=1") as client:
         assert await client.call("whoami") == {"user": "ali", "path": "/rpc", "q": {"room": ["1"]}}

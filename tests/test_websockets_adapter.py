@@ -327,7 +327,7 @@ async def test_subprotocol_and_response_headers(hub_url: tuple[Hub, str]) -> Non
 
 
 async def test_a_refused_handshake_is_handshake_rejected() -> None:
-    hub = Hub(refuse=Refused(401, "Who are you?\n"))
+    hub = Hub(refuse=Refused(401, "Who are you?"))
     server, url = await _listen(hub)
     async with server:
         with pytest.raises(HandshakeRejected) as caught:
@@ -529,3 +529,38 @@ async def test_subprotocol_negotiated_between_ours() -> None:
         assert client.request_headers["x-me"] == "1"
         await client.close(1000, "bye")
         await asyncio.wait_for(transport.wait_closed(), UNIT)
+
+
+async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration() -> None:
+    peer = WsPeer()
+    server, url = await _ws_peer(peer)
+    async with server:
+        client = await connect(url)
+        client.start(Recorder())
+        writes = CountingWrites(client)
+        client.send(b'{"n":1}', text=True)
+        await asyncio.sleep(0)
+        assert len(writes.sizes) == 1
+        client.send(b'{"n":2}', text=True)
+        await asyncio.sleep(0)
+        assert len(writes.sizes) == 2
+        await client.close()
+        await asyncio.wait_for(peer.closed.wait(), UNIT)
+    assert peer.received == ['{"n":1}', '{"n":2}']
+
+
+async def test_messages_sent_before_a_close_arrive_before_it_and_later_sends_raise() -> None:
+    peer = WsPeer()
+    server, url = await _ws_peer(peer)
+    async with server:
+        client = await connect(url)
+        client.start(Recorder())
+        for n in range(5):
+            client.send(b"%d" % n, text=True)
+        await client.close(1000, "bye")  # in the same loop iteration as the sends
+        await asyncio.wait_for(peer.closed.wait(), UNIT)
+        with pytest.raises(ConnectionClosed) as caught:
+            client.send(b"late", text=True)
+    assert peer.received == ["0", "1", "2", "3", "4"]
+    assert peer.close_code == 1000
+    assert (caught.value.code, caught.value.reason) == (1000, "bye")

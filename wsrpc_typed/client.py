@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, overload
 
-from websockets.asyncio.client import connect as ws_connect
-
+from .adapters.websockets import connect as ws_connect
 from .calling import DEFAULT, Params, result_of
 from .connection import Connection, SeedHandler
 from .dialects.detect import dialect_for_subprotocol
@@ -22,7 +21,7 @@ from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
 from .interceptors import Call, Interceptor, intercept
 from .registry import Router
-from .transport import Transport, WebsocketsTransport
+from .transport import Transport
 
 __all__ = ["Backoff", "Client", "connect"]
 
@@ -76,6 +75,9 @@ class Client:
         max_size: Largest incoming message in bytes.
         compression: ``None`` (default) or ``"deflate"``.
         open_timeout: Seconds allowed for the opening handshake.
+        ping_interval: Seconds between keepalive pings (``None`` disables them).
+        ping_timeout: Seconds to wait for a pong before dropping the connection
+            (then it reconnects, if asked to).
         headers: Extra HTTP headers for the handshake.
         ssl: An SSL context for ``wss://`` URLs (default: the system's trust store).
         on_reconnect: Called (and awaited, if async) with the client after each
@@ -98,6 +100,8 @@ class Client:
         max_size: int | None = 2**20,
         compression: Literal["deflate"] | None = None,
         open_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
         headers: Mapping[str, str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         on_reconnect: Callable[[Client], Any] | None = None,
@@ -115,10 +119,11 @@ class Client:
             "max_size": max_size,
             "compression": compression,
             "open_timeout": open_timeout,
-            "additional_headers": dict(headers) if headers else None,
+            "headers": dict(headers) if headers else None,
         }
         if ssl is not None:
             self._ws_options["ssl"] = ssl
+        self._keepalive_every = (ping_interval, ping_timeout)
         self._handlers: dict[str, SeedHandler] = {}
         self._on_reconnect = on_reconnect
         self._interceptors = tuple(interceptors)
@@ -147,7 +152,10 @@ class Client:
 
         Raises:
             OSError: the server cannot be reached.
-            websockets.InvalidHandshake: the server refused the WebSocket handshake.
+            HandshakeRejected: the server refused the WebSocket handshake (an HTTP
+                error such as 401 or 403; ``status`` and ``body`` say which).
+            HandshakeFailed: the handshake failed otherwise (not a WebSocket
+                server, a timeout, the connection lost during the handshake).
         """
         self._closing = self._gave_up = False
         await self._connect_once()
@@ -155,7 +163,7 @@ class Client:
 
     async def _open_transport(self) -> Transport:
         """Open the connection's transport: the opening handshake (override to swap it)."""
-        return WebsocketsTransport(await ws_connect(self.url, **self._ws_options))
+        return await ws_connect(self.url, **self._ws_options)
 
     async def _connect_once(self) -> None:
         conn = Connection(
@@ -170,11 +178,19 @@ class Client:
             conn.on(name, handler)
         self._conn = conn
         conn.start()
-        self._reader = asyncio.create_task(self._read(conn))
+        interval, timeout = self._keepalive_every
+        pinger = (
+            None if interval is None else asyncio.create_task(_keepalive(conn, interval, timeout))
+        )
+        self._reader = asyncio.create_task(self._read(conn, pinger))
         self._connected.set()
 
-    async def _read(self, conn: Connection) -> None:
-        await conn.wait_closed()
+    async def _read(self, conn: Connection, pinger: asyncio.Task[None] | None) -> None:
+        try:
+            await conn.wait_closed()
+        finally:
+            if pinger is not None:
+                pinger.cancel()
         self._connected.clear()
         if not self._closing and self._backoff is not None:
             self._reconnector = asyncio.create_task(self._reconnect(self._backoff))
@@ -348,6 +364,29 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def _keepalive(conn: Connection, interval: float, timeout: float | None) -> None:
+    """Ping every ``interval`` seconds; drop the connection when a pong is ``timeout`` late.
+
+    No ping goes out while writes are stalled (it would wait behind the data).
+    """
+    transport = conn.transport
+    while not conn.closed:
+        await asyncio.sleep(interval)
+        if transport.send_backlog() is not None:
+            continue
+        try:
+            async with asyncio.timeout(timeout):
+                await transport.ping()
+        except TimeoutError:
+            logger.info(
+                "dropping the connection to %s: no pong within %s s", conn.remote_address, timeout
+            )
+            transport.abort()
+            return
+        except ConnectionClosed:
+            return
 
 
 connect = Client

@@ -211,6 +211,11 @@ class Connection:
         return self._closed is not None
 
     @property
+    def ended(self) -> ConnectionClosed | None:
+        """How the connection ended (``code`` and ``reason``), or ``None`` while it is open."""
+        return self._closed
+
+    @property
     def in_flight(self) -> int:
         """Handler tasks running now on this connection."""
         return len(self._tasks)

@@ -7,11 +7,14 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .dialects.events import Dialect, ErrorResponse, Response
 from .errors import AckTimeout, ConnectionClosed, InternalError, RpcError
 from .protocol import NO_REPLY, AckWait
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 __all__ = ["NO_REPLY", "Message", "Replier", "SeedHandler", "passes_through"]
 
@@ -20,9 +23,11 @@ SeedHandler = Callable[["Message"], Any]
 
 
 class Replier(Protocol):
-    """What a :class:`Message` needs of its connection: replying, and v2 acknowledgements.
+    """What a :class:`Message` uses of its connection: replying, and v2 acknowledgements.
 
-    :class:`~wsrpc_typed.Connection` is one.
+    :class:`~wsrpc_typed.Connection` is one; the message reaches its connection
+    through this interface only (``message.connection`` is the whole connection,
+    for the handler's use).
     """
 
     @property
@@ -81,8 +86,7 @@ class Message:
         id: The request id, as the peer sent it (``None`` for a notification).
         method: The method (the seed's ``instruction`` / ``command``).
         args: The positional arguments (named params arrive as one dict argument).
-        connection: The connection it arrived on (a :class:`~wsrpc_typed.Connection`,
-            of which the message itself uses only the :class:`Replier` part).
+        connection: The connection it arrived on.
     """
 
     __slots__ = (
@@ -98,7 +102,7 @@ class Message:
 
     def __init__(
         self,
-        connection: Replier,
+        connection: Connection,
         id_: Any,
         method: str,
         params: list[Any] | dict[str, Any] | None,
@@ -141,7 +145,7 @@ class Message:
         if self.replied:
             raise RuntimeError(f"the request {self.id!r} ({self.method!r}) was already replied to")
         self.replied = True
-        conn = self.connection
+        conn: Replier = self.connection
         if self._collect:
             self.collected = Response(self.id, values, self.method)
             return ()
@@ -181,7 +185,8 @@ class Message:
         except BaseException as exc:
             if passes_through(exc):
                 raise
-            if isinstance(exc, ConnectionClosed) and self.connection.closed:
+            replier: Replier = self.connection
+            if isinstance(exc, ConnectionClosed) and replier.closed:
                 return  # the caller is gone (so is its acknowledgement): no one to answer
             logger.error(
                 "seed handler for %r failed (request id %r)",
@@ -189,7 +194,7 @@ class Message:
                 self.id,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
-            self.connection.report(exc)
+            replier.report(exc)
             await self._fail(InternalError())
         else:
             if not self.replied and not self.notification:
@@ -206,5 +211,6 @@ class Message:
         if self._collect:
             self.collected = reply
         else:
+            replier: Replier = self.connection
             with contextlib.suppress(ConnectionClosed):
-                await self.connection.send_reply(reply)
+                await replier.send_reply(reply)

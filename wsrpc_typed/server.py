@@ -5,24 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.http11 import Request as HttpRequest
-from websockets.http11 import Response as HttpResponse
-from websockets.typing import Subprotocol
-
+from .adapters.websockets import serve
 from .connection import Connection
-from .dialects.detect import SUBPROTOCOLS
 from .hub import Authenticate, Hub, ServerEvent
 from .interceptors import Interceptor
 from .registry import Router
-from .security import Handshake, Headers, OriginPolicy
-from .transport import Accepted, Refused, WebsocketsTransport
+from .security import OriginPolicy
 
 __all__ = ["Server", "ServerEvent"]
 
@@ -146,14 +138,10 @@ class Server:
         self._ws_options: dict[str, Any] = {
             "max_size": max_size,
             "compression": compression,
-            "ping_interval": None,  # keepalive is the hub's
             "open_timeout": open_timeout,
             "close_timeout": close_timeout,
         }
-        self._accepted: weakref.WeakKeyDictionary[ServerConnection, Accepted] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._server: WsServer | None = None
+        self._server: asyncio.Server | None = None
         self.connections: set[Connection] = self.hub.connections
         """The open connections."""
 
@@ -180,17 +168,7 @@ class Server:
         if self._server is not None:
             raise RuntimeError("the server is already open")
         self._server = await serve(
-            self._serve_connection,
-            self.host,
-            self._port,
-            subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS],
-            select_subprotocol=self._select_subprotocol,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            server_header=None,
-            ssl=self._ssl,
-            backlog=self.backlog,
-            **self._ws_options,
+            self.hub, self.host, self._port, ssl=self._ssl, backlog=self.backlog, **self._ws_options
         )
         self.hub.start()
 
@@ -207,7 +185,7 @@ class Server:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close(close_connections=False)
+        server.close()  # stop listening; the hub closes the connections
         await self.hub.close(drain_timeout)
         await server.wait_closed()
 
@@ -274,40 +252,6 @@ class Server:
         return f"{'wss' if self._ssl else 'ws'}://{host}:{self.port}"
 
     # -- internals ------------------------------------------------------------------
-
-    async def _process_request(
-        self, ws: ServerConnection, request: HttpRequest
-    ) -> HttpResponse | None:
-        offered = [
-            name.strip()
-            for value in request.headers.get_all("Sec-WebSocket-Protocol")
-            for name in value.split(",")
-            if name.strip()
-        ]
-        handshake = Handshake.from_target(
-            request.path, Headers(request.headers.raw_items()), ws.remote_address, offered
-        )
-        decision = await self.hub.handshake(handshake)
-        if isinstance(decision, Refused):
-            return ws.respond(decision.status, decision.body + "\n")
-        self._accepted[ws] = decision
-        return None
-
-    def _select_subprotocol(
-        self, ws: ServerConnection, offered: Sequence[Subprotocol]
-    ) -> Subprotocol | None:
-        accepted = self._accepted.get(ws)
-        return None if accepted is None else cast(Subprotocol | None, accepted.subprotocol)
-
-    def _process_response(
-        self, ws: ServerConnection, request: HttpRequest, response: HttpResponse
-    ) -> None:
-        if response.status_code == 101:
-            self.hub.response_headers(response.headers, request)
-
-    async def _serve_connection(self, ws: ServerConnection) -> None:
-        conn = self.hub.attach(WebsocketsTransport(ws), self._accepted.pop(ws))
-        await conn.wait_closed()
 
 
 _LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))

@@ -41,18 +41,12 @@ from .hub import Hub
 from .registry import Router
 from .security import Handshake, Headers
 from .server import Server
-from .transport import Refused, Transport, TransportHandler
+from .transport import Refused, Transport, TransportHandler, describe_close
 
 __all__ = ["MemoryTransport", "TestClient", "memory_pair"]
 
 #: The peer address both ends report.
 MEMORY_ADDRESS = ("memory", 0)
-
-
-def _description(code: int, reason: str) -> str:
-    if code == 1006:
-        return "connection closed abnormally (1006)"
-    return f"connection closed ({code}{': ' + reason if reason else ''})"
 
 
 class _End:
@@ -141,7 +135,7 @@ class MemoryTransport:
     def _lost(self, code: int, reason: str) -> None:
         if self._closed is not None:
             return
-        self._closed = ConnectionClosed(_description(code, reason), code, reason)
+        self._closed = ConnectionClosed(describe_close(code, reason), code, reason)
         self._inbox.clear()
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(self._closed)
@@ -279,7 +273,7 @@ class TestClient(Client):
         )
         decision = await self.hub.handshake(handshake)
         if isinstance(decision, Refused):
-            raise HandshakeRejected(decision.status, decision.body)
+            raise HandshakeRejected(decision.status, decision.body + "\n")  # as on the wire
         client, server = memory_pair(
             subprotocol=decision.subprotocol, request_headers=self._headers
         )

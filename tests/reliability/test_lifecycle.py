@@ -17,7 +17,6 @@ import signal
 from collections import Counter
 
 import pytest
-from websockets.exceptions import InvalidHandshake
 
 from tests.conftest import UNIT
 from tests.helpers.waiting import eventually
@@ -28,12 +27,12 @@ from wsrpc_typed import (
     Client,
     Connection,
     ConnectionClosed,
+    HandshakeFailed,
     Router,
     Server,
     ShuttingDown,
     connect,
 )
-from wsrpc_typed.transport import WebsocketsTransport
 
 APP = "tests.reliability.lifecycle_app:router"
 #: What ``wsrpc serve`` uses: the Server's defaults.
@@ -51,16 +50,14 @@ def naps_that_ran(stderr: str) -> dict[str, str]:
 
 
 def close_code(conn: Connection) -> int | None:
-    transport = conn.transport
-    assert isinstance(transport, WebsocketsTransport)
-    return transport.websocket.close_code
+    return None if conn.ended is None else conn.ended.code
 
 
 async def refused(url: str) -> bool:
     """Whether a new connection to ``url`` is refused (at TCP or at the handshake)."""
     try:
         client = await connect(url, open_timeout=UNIT)
-    except (OSError, InvalidHandshake):
+    except (OSError, HandshakeFailed):
         return True
     await client.close()
     return False

@@ -355,9 +355,9 @@ class WebsocketsProtocol(asyncio.Protocol):
         frame = ws.close_rcvd or ws.close_sent
         if frame is None:
             if ws.state is CLOSED:
-                return ConnectionClosed(describe_close(None))
+                return ConnectionClosed(describe_close(1006))
             return ConnectionClosed("the connection is closing")
-        return ConnectionClosed(describe_close(frame), frame.code, frame.reason)
+        return ConnectionClosed(describe_close(frame.code, frame.reason), frame.code, frame.reason)
 
     def _expect_close(self) -> None:
         """The TCP connection should close soon: drop it if it does not within close_timeout."""
@@ -602,11 +602,11 @@ class _ServerSide(WebsocketsProtocol):
             decision = await self._acceptor.handshake(handshake)
         except Exception:
             logger.exception("the handshake acceptor failed")
-            decision = Refused(500, "Internal Server Error\n")
+            decision = Refused(500, "Internal Server Error")
         if self._closed is not None:
             return  # the peer went away meanwhile
         if isinstance(decision, Refused):
-            response = ws.reject(decision.status, decision.body)
+            response = ws.reject(decision.status, decision.body + "\n")
         else:
             token = _ACCEPTED_SUBPROTOCOL.set(decision.subprotocol)
             try:
