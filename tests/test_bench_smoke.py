@@ -41,3 +41,20 @@ def test_bench_rpc_quick_runs_and_reports_every_ratio() -> None:
             assert re.search(pattern, proc.stdout, re.MULTILINE), (
                 f"no ratio line for {target}/{workload}:\n{proc.stdout}"
             )
+
+
+def test_bench_memory_runs_and_reports_both_targets() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_memory", "--connections", "50", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for target in ("ws_echo", "wsrpc"):
+        assert re.search(rf"^  {target} +-?\d+\.\d+ KiB/connection$", proc.stdout, re.M), (
+            proc.stdout
+        )
+    assert re.search(r"^ratio wsrpc/ws_echo=-?\d+\.\d+$", proc.stdout, re.M), proc.stdout

@@ -790,6 +790,10 @@ class Connection:
         """Wait until the connection has ended and its handlers are cancelled."""
         await asyncio.shield(self._done)
 
+    def add_done_callback(self, callback: Callable[[Connection], object]) -> None:
+        """Call ``callback(connection)`` once it has ended and its handlers are cancelled."""
+        self._done.add_done_callback(lambda _: callback(self))
+
     async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
         """Close the connection and wait until it has ended.
 

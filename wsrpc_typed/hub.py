@@ -195,7 +195,7 @@ class Hub:
         self.connections: set[Connection] = set()
         """The open connections."""
         self._by_id: dict[str, Connection] = {}
-        self._serving: set[asyncio.Task[None]] = set()
+        self._starting: set[asyncio.Task[None]] = set()
         self._watchers: list[asyncio.Task[None]] = []
         self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
         self.backplane.bind(self)
@@ -283,26 +283,29 @@ class Hub:
         )
         self._by_id[conn.id] = conn
         self.connections.add(conn)
-        task = asyncio.ensure_future(self._serve(conn))
-        self._serving.add(task)
-        task.add_done_callback(self._serving.discard)
+        conn.add_done_callback(self._ended)
+        waits = [o for o in self.emit("connection", conn) if inspect.isawaitable(o)]
+        if waits:  # async listeners run before the first message is read
+            task = asyncio.ensure_future(self._start_after(conn, waits))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+        else:
+            conn.start()
         return conn
 
-    async def _serve(self, conn: Connection) -> None:
-        try:
-            for outcome in self.emit("connection", conn):
-                if inspect.isawaitable(outcome):
-                    try:
-                        await outcome
-                    except Exception as exc:
-                        logger.exception("'connection' listener failed")
-                        self.report(exc)
-            conn.start()
-            await conn.wait_closed()
-        finally:
-            del self._by_id[conn.id]
-            self.connections.discard(conn)
-            self.emit("close", conn)
+    async def _start_after(self, conn: Connection, waits: list[Any]) -> None:
+        for outcome in waits:
+            try:
+                await outcome
+            except Exception as exc:
+                logger.exception("'connection' listener failed")
+                self.report(exc)
+        conn.start()
+
+    def _ended(self, conn: Connection) -> None:
+        del self._by_id[conn.id]
+        self.connections.discard(conn)
+        self.emit("close", conn)
 
     # -- life -------------------------------------------------------------------------
 
@@ -338,8 +341,7 @@ class Hub:
             *(conn.close(1001, "server shutting down", self.close_timeout) for conn in connections),
             return_exceptions=True,
         )
-        if self._serving:
-            await asyncio.gather(*self._serving, return_exceptions=True)
+        await asyncio.gather(*(conn.wait_closed() for conn in connections))
 
     # -- broadcast --------------------------------------------------------------------
 
