@@ -163,6 +163,10 @@ class DefinitionsBuilder:
         annotation = self.types.expr({k: v for k, v in schema.items() if k not in FIELD_KEYS})
         kwargs: list[str] = []
         has_default = "default" in schema and not required
+        if not required and not has_default:
+            # The server fills it from a default_factory, which the schema cannot hold:
+            # the client's field is optional too, with the empty value of its type.
+            kwargs.append(f"default_factory={self._factory(key, prop, schema)}")
         if has_default:
             kwargs.append(f"default={self._value(schema['default'], schema)}")
             if _needs_validation(schema["default"], schema):
@@ -183,6 +187,30 @@ class DefinitionsBuilder:
             return ModelField((f"    {head}",))
         self.types.imports.add("stubs.Field")
         return ModelField(tuple(layout(Group(f"{head} = Field", "(", tuple(kwargs), ")"), "    ")))
+
+    def _factory(self, key: str, prop: str, schema: Mapping[str, Any]) -> str:
+        """A factory of an empty value of the field's type, for an optional field without a
+        default (the server's ``default_factory``)."""
+        branches = schema.get("anyOf", schema.get("oneOf", [schema]))
+        if any(isinstance(b, Mapping) and b.get("type") == "null" for b in branches):
+            return "lambda: None"
+        kind = schema.get("type")
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS) and ref[len(_DEFS) :] in self.names:
+            target = self.spec.defs[ref[len(_DEFS) :]]
+            if is_model(target) and not target.get("required"):
+                return self.names[ref[len(_DEFS) :]]
+        elif kind == "array" and "prefixItems" not in schema:
+            return "set" if schema.get("uniqueItems") else "list"
+        elif kind == "object" and "properties" not in schema:
+            return "dict"
+        elif kind in _EMPTY and "format" not in schema and "enum" not in schema:
+            return _EMPTY[kind]
+        raise CodegenError(
+            f"definition {key!r}, field {prop!r}: optional without a default (a "
+            "default_factory on the server) and no empty value of its type to give it; "
+            "declare a default"
+        )
 
     def _value(self, value: Any, schema: Mapping[str, Any]) -> str:
         """A default as Python source: enum members by name, typed strings (bytes, decimals,
@@ -210,6 +238,7 @@ class DefinitionsBuilder:
         return None if text is None else docstring(text, indent)
 
 
+_EMPTY = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 _TYPED_STRINGS = {
     "base64url": ("", ""),
     "binary": ("", ""),

@@ -60,35 +60,60 @@ class _Types:
             if key in self._seen:
                 return
             self._seen.add(key)
-            old = self.old_defs.get(old_ref, {}) if old_ref is not None else old
-            new = self.new_defs.get(new_ref, {}) if new_ref is not None else new
-            old, new = _without(old, "$ref"), _without(new, "$ref")
-        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
-            if old != new:
-                yield path, "changed", f"{_short(old)} -> {_short(new)}"
+        old_resolved, new_resolved = (
+            self._resolve(old, self.old_defs),
+            self._resolve(new, self.new_defs),
+        )
+        if not isinstance(old_resolved, Mapping) or not isinstance(new_resolved, Mapping):
+            if old_resolved != new_resolved:
+                yield path, "changed", f"{_short(old_resolved)} -> {_short(new_resolved)}"
             return
-        yield from self._union(old, new, path)
+        old_branches, new_branches = _branches(old_resolved), _branches(new_resolved)
+        if old_branches is None and new_branches is None:
+            yield from self._single(old_resolved, new_resolved, path)
+            return
+        # A side that is not a union is a union of one branch: itself, unresolved, so that
+        # each branch is resolved (and compared) as a branch of the other side would be.
+        yield from self._union(old_branches or [old], new_branches or [new], path)
+
+    @staticmethod
+    def _resolve(schema: Any, defs: Mapping[str, Any]) -> Any:
+        ref = _ref(schema)
+        if ref is None:
+            return schema
+        return _without(defs.get(ref, {}), "$ref")
+
+    def _equal(self, old: Any, new: Any) -> bool:
+        # A trial comparison: whatever it visits is compared again for real later.
+        seen = set(self._seen)
+        try:
+            return next(iter(self.compare(old, new)), None) is None
+        finally:
+            self._seen = seen
 
     def _union(
-        self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
+        self, olds: list[Any], news: list[Any], path: str
     ) -> Iterator[tuple[str, Shift, str]]:
-        old_branches, new_branches = _branches(old), _branches(new)
-        if old_branches is None and new_branches is None:
-            yield from self._single(old, new, path)
-            return
-        olds = old_branches or [old]
-        news = new_branches or [new]
-        old_keys = {_key(b): b for b in olds}
-        new_keys = {_key(b): b for b in news}
-        removed = [k for k in old_keys if k not in new_keys]
-        added = [k for k in new_keys if k not in old_keys]
+        # Branches are matched by what they accept (references resolved), not by their text:
+        # `Point` -> `Point | None` keeps the branch `Point` and adds `null`.
+        removed, added = list(olds), list(news)
+        for branch in olds:
+            match = next((n for n in added if self._equal(branch, n)), None)
+            if match is not None:
+                removed.remove(branch)
+                added.remove(match)
         if len(removed) == 1 and len(added) == 1:
-            yield from self.compare(old_keys[removed[0]], new_keys[added[0]], path)
+            yield from self.compare(removed[0], added[0], path)
             return
-        for k in removed:
-            yield path, "narrowed", f"no longer accepts {_short(old_keys[k])}"
-        for k in added:
-            yield path, "widened", f"now also accepts {_short(new_keys[k])}"
+        for branch in removed:
+            yield path, "narrowed", f"no longer accepts {_short(self._label(branch))}"
+        for branch in added:
+            yield path, "widened", f"now also accepts {_short(self._label(branch))}"
+
+    @staticmethod
+    def _label(branch: Any) -> Any:
+        ref = _ref(branch)
+        return ref if ref is not None else _strip(branch)
 
     def _single(
         self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
@@ -220,10 +245,14 @@ def _branches(schema: Mapping[str, Any]) -> list[Any] | None:
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
 
 
-def _key(value: Any) -> str:
+def _strip(value: Any) -> Any:
     if isinstance(value, Mapping):
-        value = {k: v for k, v in value.items() if k not in _ANNOTATIONS}
-    return json.dumps(value, sort_keys=True)
+        return {k: v for k, v in value.items() if k not in _ANNOTATIONS}
+    return value
+
+
+def _key(value: Any) -> str:
+    return json.dumps(_strip(value), sort_keys=True)
 
 
 def _types(schema: Mapping[str, Any]) -> frozenset[str] | None:

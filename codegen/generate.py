@@ -46,12 +46,16 @@ def generate_client(
             uses a construct the generator cannot reproduce.
     """
     spec = spec_from_document(document)
+    options = [("--class-name", class_name)] if class_name != DEFAULT_CLASS_NAME else []
+    if handlers_name:
+        options.append(("--handlers-name", handlers_name))
     module = build_module(
         spec,
         class_name=class_name,
         schema_hash=schema_hash(spec),
         version=__version__,
         handlers_name=handlers_name,
+        options=options,
     )
     return render_module(module)
 
@@ -80,5 +84,6 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
         schema_hash=schema_hash(spec),
         version=__version__,
         mode="peer",
+        options=[("--class-name", class_name)] if class_name != DEFAULT_PEER_CLASS_NAME else [],
     )
     return render_module(module)

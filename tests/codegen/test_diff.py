@@ -247,3 +247,61 @@ def test_m4_a_method_becoming_a_stream_breaks() -> None:
         yield a
 
     assert _diff(_router(base), _router(ints)) == [("M4", True)]
+
+
+class Info(BaseModel):
+    name: str
+
+
+class Renamed(BaseModel):  # the shape of P under another name
+    x: int
+
+
+class InfoRenamed(BaseModel):  # the shape of Info under another name
+    name: str
+
+
+def test_p6_a_model_joining_a_union_widens_without_breaking() -> None:
+    async def old(p: P) -> int:
+        return 0
+
+    async def optional(p: P | None = None) -> int:
+        return 0
+
+    async def either(p: P | int) -> int:
+        return 0
+
+    assert _diff(_router(old), _router(either)) == [("P6", False)]
+    changes = diff_specs(api_spec(_router(old)), api_spec(_router(optional)))
+    assert [str(c) for c in changes] == [
+        "ok       P5  m(p): param became optional",
+        'ok       P6  m(p): widened: now also accepts {"type": "null"}',
+    ]
+    assert _diff(_router(either), _router(old)) == [("P6", True)]
+
+
+def test_r1_a_result_becoming_optional_is_one_widening() -> None:
+    async def old(a: int) -> Info:
+        return Info(name="")
+
+    async def new(a: int) -> Info | None:
+        return None
+
+    changes = diff_specs(api_spec(_router(old)), api_spec(_router(new)))
+    assert [str(c) for c in changes] == [
+        'BREAKING R1  m -> result: widened: now also accepts {"type": "null"}'
+    ]
+
+
+def test_p6_references_inside_unions_are_resolved() -> None:
+    async def old(p: P | Info) -> int:
+        return 0
+
+    async def renamed(p: Renamed | InfoRenamed) -> int:
+        return 0
+
+    async def wider(p: P2 | Info) -> int:
+        return 0
+
+    assert _diff(_router(old), _router(renamed)) == []
+    assert ("P6", True) in _diff(_router(old), _router(wider))

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from typer.testing import CliRunner
 
 from codegen.build import CodegenError
@@ -292,3 +292,47 @@ async def test_streaming_methods_round_trip(tmp_path: Path) -> None:
         assert info.value.data.balance == Decimal(2)
     spec = spec_from_document(json.loads(render_json(jsonschema_document(router))))
     assert next(m for m in spec.methods if m.name == "ticks").stream
+
+
+class Todo(BaseModel):
+    title: str
+    tags: set[str] = Field(default_factory=set)
+    notes: list[str] = Field(default_factory=list)
+    extra: dict[str, int] = Field(default_factory=dict)
+    due: str | None = Field(default_factory=lambda: None)
+
+
+def test_fields_with_a_default_factory_stay_optional_on_the_client(tmp_path: Path) -> None:
+    async def add(todo: Todo) -> Todo:
+        return todo
+
+    router = _router_with(("add", add))
+    module = import_source(client_source(router, "C"), tmp_path, "todo_client")
+    todo = module.Todo.model_validate({"title": "x"})
+    assert todo.tags == set() and todo.notes == [] and todo.extra == {} and todo.due is None
+    expected = jsonschema_document(router)["$defs"]["Todo"]
+    assert _client_schema(module.Todo, "validation") == expected
+
+
+def test_header_prints_the_command_that_made_the_module() -> None:
+    lines = client_source(bank.build_router(), "BankClient").splitlines()
+    assert lines[3] == "#   wsrpc-gen client SOURCE -o FILE --class-name BankClient"
+    assert client_source(bank.build_router(), "ApiClient").splitlines()[3] == (
+        "#   wsrpc-gen client SOURCE -o FILE"
+    )
+    long = client_source(bank.build_router(), "B" * 40, handlers_name="H" * 40).splitlines()
+    assert long[3:6] == [
+        "#   wsrpc-gen client SOURCE -o FILE \\",
+        f"#       --class-name {'B' * 40} \\",
+        f"#       --handlers-name {'H' * 40}",
+    ]
+
+
+def test_a_method_without_a_docstring_gets_a_summary_before_its_errors() -> None:
+    async def f(x: int) -> int:
+        return x
+
+    router = Router()
+    router.method(errors=[bank.Frozen])(f)
+    text = client_source(router, "C")
+    assert '        """Call ``f`` on the server.\n\n        Raises:\n' in text
