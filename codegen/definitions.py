@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wsrpc_typed.schema import ApiSpec, SchemaError
+from wsrpc_typed.errors import CodegenError
+from wsrpc_typed.schema import ApiSpec
 
 from .ir import EnumClass, EnumMember, ModelClass, ModelField
 from .pyexpr import Group, bytes_literal, docstring, identifier, layout, py_literal
@@ -31,10 +32,6 @@ __all__ = [
 
 _DEFS = "#/$defs/"
 _MODEL_ATTRIBUTES = frozenset(dir(BaseModel))
-
-
-class CodegenError(SchemaError):
-    """The schema cannot be turned into a client; the message says where and why."""
 
 
 def class_name(key: str) -> str:

@@ -28,7 +28,11 @@ DEFAULT_PEER_CLASS_NAME = "ApiPeer"
 def schema_hash(spec: ApiSpec) -> str:
     """SHA-256 of the API's canonical OpenRPC text (what ``wsrpc-gen schema --format openrpc``
     writes), whatever format the spec was read from."""
-    return hashlib.sha256(render_json(openrpc_document(spec)).encode()).hexdigest()
+    try:
+        text = render_json(openrpc_document(spec))
+    except ValueError as exc:  # a NaN or an infinity, which JSON cannot hold
+        raise SchemaError(f"the schema holds a value that is not JSON: {exc}") from exc
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def generate_client(
