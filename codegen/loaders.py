@@ -25,6 +25,7 @@ from wsrpc_typed.errors import SourceError
 from wsrpc_typed.schema import (
     DEFAULT_TITLE,
     DEFAULT_VERSION,
+    JSON_SCHEMA_DESCRIPTION,
     JSON_SCHEMA_DIALECT,
     ApiSpec,
     ErrorSpec,
@@ -168,6 +169,7 @@ def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
         methods=_openrpc_methods(document["methods"], document),
         defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
         peer_methods=_openrpc_methods(document.get("x-peer-methods", ()), document),
+        description=info.get("description"),
     )
 
 
@@ -222,7 +224,16 @@ def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
         methods=_jsonschema_methods(document.get("properties", {})),
         defs=dict(document.get("$defs", {})),
         peer_methods=_jsonschema_methods(document.get("x-peer-methods", {})),
+        description=_own_description(document.get("description")),
     )
+
+
+def _own_description(text: Any) -> str | None:
+    # The document's description is the API's, then the fixed text about the document.
+    if not isinstance(text, str):
+        return None
+    own = text.removesuffix(JSON_SCHEMA_DESCRIPTION).rstrip("\n")
+    return own or None
 
 
 def _jsonschema_methods(calls: Mapping[str, Any]) -> tuple[MethodSpec, ...]:

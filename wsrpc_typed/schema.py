@@ -36,6 +36,7 @@ from .registry import Method, Router
 __all__ = [
     "DEFAULT_TITLE",
     "DEFAULT_VERSION",
+    "JSON_SCHEMA_DESCRIPTION",
     "JSON_SCHEMA_DIALECT",
     "OPENRPC_VERSION",
     "ApiSpec",
@@ -57,6 +58,12 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 OPENRPC_VERSION = "1.3.2"
 DEFAULT_TITLE = "wsrpc-typed API"
 DEFAULT_VERSION = "0.0.0"
+#: The JSON Schema document's description (after the API's own, when it has one).
+JSON_SCHEMA_DESCRIPTION = (
+    "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
+    "(params may also be sent by position, in the order listed), its result and "
+    "its declared error objects."
+)
 
 _DEFS = "#/$defs/"
 _COMPONENTS = "#/components/schemas/"
@@ -152,6 +159,7 @@ class ApiSpec:
         defs: Shared schema definitions by name (of methods and peer methods alike).
         peer_methods: The methods the server calls on its clients (declared with
             ``router.peer``), sorted by name.
+        description: What the API is for (``Router(description=...)``).
     """
 
     title: str
@@ -159,6 +167,7 @@ class ApiSpec:
     methods: tuple[MethodSpec, ...]
     defs: Mapping[str, Mapping[str, Any]]
     peer_methods: tuple[MethodSpec, ...] = ()
+    description: str | None = None
 
 
 # -- router -> ApiSpec ------------------------------------------------------------------
@@ -210,12 +219,12 @@ def _default(method: Method, name: str) -> Any:
     return value
 
 
-def api_spec(
-    router: Router, *, title: str = DEFAULT_TITLE, version: str = DEFAULT_VERSION
-) -> ApiSpec:
+def api_spec(router: Router, *, title: str | None = None, version: str | None = None) -> ApiSpec:
     """Describe every method of ``router``, and the peer methods of ``router.peer``.
 
-    Methods and peer methods share one set of definitions.
+    Methods and peer methods share one set of definitions. The title and version
+    are the arguments', else the router's, else :data:`DEFAULT_TITLE` and
+    :data:`DEFAULT_VERSION`.
 
     Raises:
         SchemaError: a default cannot be written as JSON, or two declared error
@@ -284,11 +293,12 @@ def api_spec(
                 )
             )
     return ApiSpec(
-        title=title,
-        version=version,
+        title=title or router.title or DEFAULT_TITLE,
+        version=version or router.version or DEFAULT_VERSION,
         methods=tuple(specs[""]),
         defs=defs,
         peer_methods=tuple(specs["peer"]),
+        description=router.description,
     )
 
 
@@ -339,11 +349,9 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
         "$schema": JSON_SCHEMA_DIALECT,
         "title": spec.title,
         "x-version": spec.version,
-        "description": (
-            "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
-            "(params may also be sent by position, in the order listed), its result and "
-            "its declared error objects."
-        ),
+        "description": JSON_SCHEMA_DESCRIPTION
+        if spec.description is None
+        else f"{spec.description}\n\n{JSON_SCHEMA_DESCRIPTION}",
         "type": "object",
         "properties": _jsonschema_calls(spec.methods),
         "additionalProperties": False,
@@ -402,9 +410,12 @@ def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
     spec = _spec(source)
     errors: _JsonDict = {}
     details: _JsonDict = {}
+    info: _JsonDict = {"title": spec.title, "version": spec.version}
+    if spec.description is not None:
+        info["description"] = spec.description
     document: _JsonDict = {
         "openrpc": OPENRPC_VERSION,
-        "info": {"title": spec.title, "version": spec.version},
+        "info": info,
         "methods": _openrpc_methods(spec.methods, errors, details),
     }
     if spec.peer_methods:

@@ -19,8 +19,10 @@ from codegen.generate import generate_client
 from codegen.loaders import spec_from_document
 from tests.codegen import bank
 from wsrpc_typed import Router, Server, connect
+from wsrpc_typed.errors import RegistrationError
 from wsrpc_typed.schema import (
     WsrpcJsonSchema,
+    api_spec,
     jsonschema_document,
     openrpc_document,
     render_json,
@@ -316,12 +318,12 @@ def test_fields_with_a_default_factory_stay_optional_on_the_client(tmp_path: Pat
 
 def test_header_prints_the_command_that_made_the_module() -> None:
     lines = client_source(bank.build_router(), "BankClient").splitlines()
-    assert lines[3] == "#   wsrpc-gen client SOURCE -o FILE --class-name BankClient"
-    assert client_source(bank.build_router(), "ApiClient").splitlines()[3] == (
+    assert lines[4] == "#   wsrpc-gen client SOURCE -o FILE --class-name BankClient"
+    assert client_source(bank.build_router(), "ApiClient").splitlines()[4] == (
         "#   wsrpc-gen client SOURCE -o FILE"
     )
     long = client_source(bank.build_router(), "B" * 40, handlers_name="H" * 40).splitlines()
-    assert long[3:6] == [
+    assert long[4:7] == [
         "#   wsrpc-gen client SOURCE -o FILE \\",
         f"#       --class-name {'B' * 40} \\",
         f"#       --handlers-name {'H' * 40}",
@@ -336,3 +338,64 @@ def test_a_method_without_a_docstring_gets_a_summary_before_its_errors() -> None
     router.method(errors=[bank.Frozen])(f)
     text = client_source(router, "C")
     assert '        """Call ``f`` on the server.\n\n        Raises:\n' in text
+
+
+def test_router_title_version_and_description_reach_documents_and_client() -> None:
+    router = Router(title="Ledger", version="2.1.0", description="Accounts and transfers.")
+    router.method(bank.build_router().methods["old"].func)
+    spec = api_spec(router)
+    assert (spec.title, spec.version, spec.description) == (
+        "Ledger",
+        "2.1.0",
+        "Accounts and transfers.",
+    )
+    openrpc = openrpc_document(router)
+    assert openrpc["info"] == {
+        "title": "Ledger",
+        "version": "2.1.0",
+        "description": "Accounts and transfers.",
+    }
+    schema = jsonschema_document(router)
+    assert (schema["title"], schema["x-version"]) == ("Ledger", "2.1.0")
+    assert schema["description"].startswith("Accounts and transfers.\n\n")
+    # Both documents read back to the same spec, so the client is the same bytes.
+    for document in (openrpc, schema):
+        read = spec_from_document(json.loads(render_json(document)))
+        assert (read.title, read.version, read.description) == (
+            spec.title,
+            spec.version,
+            spec.description,
+        )
+    texts = {generate_client(json.loads(render_json(d)), class_name="L") for d in (openrpc, schema)}
+    assert len(texts) == 1
+    text = texts.pop()
+    assert text.splitlines()[2] == "# API: Ledger (version 2.1.0)"
+    assert '    """Typed calls to Ledger (version 2.1.0).\n\n    Accounts and transfers.\n' in text
+    # Without them, the defaults, and the JSON Schema description reads back as none.
+    plain = spec_from_document(jsonschema_document(Router()))
+    assert (plain.title, plain.version, plain.description) == (
+        "wsrpc-typed API",
+        "0.0.0",
+        None,
+    )
+
+
+def test_include_merges_methods_and_peer_methods() -> None:
+    async def ping() -> str:
+        return "pong"
+
+    async def shown(text: str) -> None:
+        return None
+
+    part = Router()
+    part.method(ping)
+    part.peer.method(shown)
+    whole = Router(title="Whole")
+    whole.include(part)
+    assert "ping" in whole and "shown" in whole.peer
+    assert [m.name for m in api_spec(whole).peer_methods] == ["shown"]
+    again = Router()
+    again.peer.method(shown)
+    with pytest.raises(RegistrationError, match="peer method name 'shown'"):
+        again.include(part)
+    assert "ping" not in again  # nothing added when a name collides
