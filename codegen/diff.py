@@ -341,10 +341,82 @@ def _errors(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]
             yield Change("E2", False, f"{new.name} !{error.name}", "declared error added")
 
 
+def _peer_params(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    # The server sends these params and existing clients' handlers validate them.
+    where = f"peer {old.name}"
+    old_params = {p.name: p for p in old.params}
+    new_params = {p.name: p for p in new.params}
+    for param in old.params:
+        after = new_params.get(param.name)
+        if after is None:
+            yield Change(
+                "C5",
+                param.required,
+                f"{where}({param.name})",
+                "required param removed" if param.required else "optional param removed",
+            )
+        elif param.required and not after.required:
+            yield Change("C6", True, f"{where}({param.name})", "param became optional")
+    for param in new.params:
+        before = old_params.get(param.name)
+        if before is None:
+            yield Change("C4", True, f"{where}({param.name})", "param added")
+            continue
+        yield from _type_changes(
+            types, before.schema, param.schema, f"{where}({param.name})", output=True, rule="C7"
+        )
+
+
+def _peer_errors(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    # Existing clients' handlers raise these errors; the server reads them.
+    new_errors = {e.name: e for e in new.errors}
+    for error in old.errors:
+        after = new_errors.get(error.name)
+        where = f"peer {old.name} !{error.name}"
+        if after is None:
+            yield Change("C9", False, where, "declared error removed")
+        elif after.code != error.code:
+            yield Change("C9", True, where, f"error code {error.code} -> {after.code}")
+        elif after.data != error.data:
+            yield from _type_changes(
+                types, error.data or {}, after.data or {}, where, output=False, rule="C9"
+            )
+    old_names = {e.name for e in old.errors}
+    for error in new.errors:
+        if error.name not in old_names:
+            yield Change("C9", False, f"peer {new.name} !{error.name}", "declared error added")
+
+
+def _peer_changes(types: _Types, old: ApiSpec, new: ApiSpec) -> Iterator[Change]:
+    # Peer methods run the other way: the server calls them and existing clients answer.
+    # What flows into the server (results, error data) breaks when it narrows; what flows
+    # out (params) when it widens.
+    old_peers = {m.name: m for m in old.peer_methods}
+    new_peers = {m.name: m for m in new.peer_methods}
+    for name in sorted(old_peers.keys() - new_peers.keys()):
+        yield Change("C1", False, f"peer {name}", "peer method removed (no longer called)")
+    for name in sorted(new_peers.keys() - old_peers.keys()):
+        yield Change("C2", True, f"peer {name}", "peer method added (existing clients lack it)")
+    for name in sorted(old_peers.keys() & new_peers.keys()):
+        before, after = old_peers[name], new_peers[name]
+        if after.stream != before.stream:
+            kind = "a stream" if after.stream else "a single result"
+            yield Change("C3", True, f"peer {name}", f"peer method now returns {kind}")
+        yield from _peer_params(types, before, after)
+        yield from _type_changes(
+            types, before.result, after.result, f"peer {name} -> result", output=False, rule="C8"
+        )
+        yield from _peer_errors(types, before, after)
+
+
 def diff_specs(old: ApiSpec, new: ApiSpec) -> list[Change]:
-    """Every change from ``old`` to ``new``, breaking ones first, then by place."""
+    """Every change from ``old`` to ``new``, breaking ones first, then by place.
+
+    Peer methods (``x-peer-methods``, called by the server) are compared too, with the
+    directions reversed (rules ``C1``-``C9``).
+    """
     types = _Types(old, new)
-    changes: list[Change] = []
+    changes: list[Change] = list(_peer_changes(types, old, new))
     old_methods = {m.name: m for m in old.methods}
     new_methods = {m.name: m for m in new.methods}
     for name in sorted(old_methods.keys() - new_methods.keys()):

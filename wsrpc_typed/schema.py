@@ -248,11 +248,16 @@ def api_spec(router: Router, *, title: str | None = None, version: str | None = 
     )
     defs: dict[str, Any] = dict(defs_holder.get("$defs", {}))
     # Each params TypedDict became a definition of its own: inline it.
+    # A method and a peer method of one name may share it.
     params_schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
     for side, methods in sides.items():
         for method in methods:
             ref = schemas[((side, method.name, "params"), "validation")]["$ref"]
-            params_schemas[side, method.name] = defs.pop(ref[len(_DEFS) :])
+            params_schemas[side, method.name] = defs[ref[len(_DEFS) :]]
+    for side, methods in sides.items():
+        for method in methods:
+            ref = schemas[((side, method.name, "params"), "validation")]["$ref"]
+            defs.pop(ref[len(_DEFS) :], None)
     error_specs = {
         name: ErrorSpec(
             name=name,
