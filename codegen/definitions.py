@@ -7,6 +7,7 @@ base of its builder, holding what concerns definitions and default values.
 from __future__ import annotations
 
 import base64
+import keyword
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -71,6 +72,26 @@ def is_model(schema: Mapping[str, Any]) -> bool:
     )
 
 
+def _usable_names(names: Any, count: int) -> bool:
+    # Declared member names are kept when they are distinct public identifiers, one a value.
+    return (
+        isinstance(names, list)
+        and len(names) == count
+        and all(
+            isinstance(n, str)
+            and n.isidentifier()
+            and not keyword.iskeyword(n)
+            and not n.startswith("_")
+            and n not in _ENUM_RESERVED
+            for n in names
+        )
+        and len(set(names)) == count
+    )
+
+
+_ENUM_RESERVED = frozenset({"name", "value", "mro"})
+
+
 def _member_name(value: Any) -> str:
     if isinstance(value, str):
         text = re.sub(r"\W+", "_", value, flags=re.ASCII).strip("_").upper()
@@ -97,8 +118,12 @@ class DefinitionsBuilder:
 
     def enum_class(self, key: str, schema: Mapping[str, Any]) -> EnumClass:
         members, used = [], set()
-        for value in schema["enum"]:
-            name = _member_name(value)
+        values = list(schema["enum"])
+        declared = schema.get("x-enum-varnames")
+        if not _usable_names(declared, len(values)):
+            declared = None
+        for index, value in enumerate(values):
+            name = declared[index] if declared is not None else _member_name(value)
             candidate, n = name, 1
             while candidate in used or candidate.startswith("_"):
                 n += 1
@@ -106,8 +131,14 @@ class DefinitionsBuilder:
             used.add(candidate)
             members.append(EnumMember(candidate, py_literal(value)))
         self.types.imports.add("enum")
+        base = "enum.Enum"
+        mixin = schema.get("x-enum-mixin")
+        if mixin == "str" and all(isinstance(v, str) for v in values):
+            base = "enum.StrEnum"
+        elif mixin == "int" and all(type(v) is int for v in values):
+            base = "enum.IntEnum"
         return EnumClass(
-            self.names[key], self._doc(schema.get("description"), "    "), tuple(members)
+            self.names[key], self._doc(schema.get("description"), "    "), tuple(members), base
         )
 
     def model_class(self, key: str, schema: Mapping[str, Any]) -> ModelClass:

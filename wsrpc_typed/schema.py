@@ -70,15 +70,29 @@ _COMPONENTS = "#/components/schemas/"
 _ERRORS = "#/components/errors/"
 _BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _JsonDict = dict[str, Any]
+_ENUM_MIXINS = {"str": "str", "int": "int"}
 
 
 class WsrpcJsonSchema(GenerateJsonSchema):
-    """Pydantic's JSON Schema generator, plus ``"format": "decimal"`` on decimals.
+    """Pydantic's JSON Schema generator, plus ``"format": "decimal"`` on decimals and
+    the member names of enums.
 
     Without the format a decimal is indistinguishable from ``float | str`` (params)
     or ``str`` (results), and a client generated from the schema could not give
-    it back its type.
+    it back its type. An enum lists its members' names in ``x-enum-varnames`` (in
+    the order of ``enum``, the extension other generators read), and a ``str`` or
+    ``int`` enum (``StrEnum``, ``IntEnum``, or ``class E(str, Enum)``) names its
+    mixin in ``x-enum-mixin``, so that generated clients keep both.
     """
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        """The enum's schema with ``x-enum-varnames`` (and ``x-enum-mixin``)."""
+        value = super().enum_schema(schema)
+        value["x-enum-varnames"] = [member.name for member in schema["members"]]
+        mixin = _ENUM_MIXINS.get(schema.get("sub_type", ""))
+        if mixin is not None:
+            value["x-enum-mixin"] = mixin
+        return value
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
         """The decimal's schema with ``format: decimal``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 from decimal import Decimal
@@ -150,7 +151,7 @@ async def _every_bank_method(module: Any, url: str) -> None:
         with pytest.warns(DeprecationWarning, match="old is deprecated"):
             assert await c.old(x=4) == 4
         item = module.ItemInput(name="pen", price=Decimal("1.5"), ident=UUID(int=1))
-        items = await c.items(item=item, level=module.Level.VALUE_2)
+        items = await c.items(item=item, level=module.Level.HIGH)
         assert len(items) == 2 and items[0].price == Decimal("1.5")
         assert isinstance(items[0], module.ItemOutput)
         tree = await c.tree(node=module.NodeInput(value=1, children=[module.NodeInput(value=2)]))
@@ -399,3 +400,31 @@ def test_include_merges_methods_and_peer_methods() -> None:
     with pytest.raises(RegistrationError, match="peer method name 'shown'"):
         again.include(part)
     assert "ping" not in again  # nothing added when a name collides
+
+
+def test_enums_keep_member_names_and_mixins(tmp_path: Path) -> None:
+    document = jsonschema_document(bank.build_router())
+    level, color = document["$defs"]["Level"], document["$defs"]["Color"]
+    assert (level["x-enum-varnames"], level["x-enum-mixin"]) == (["LOW", "HIGH"], "int")
+    assert (color["x-enum-varnames"], color["x-enum-mixin"]) == (["RED", "DARK_BLUE"], "str")
+    module = import_source(client_source(bank.build_router(), "BankClient"), tmp_path, "enums")
+    assert module.Color.RED == "red" and module.Level.HIGH == 2
+    assert issubclass(module.Color, str) and issubclass(module.Level, int)
+
+    plain = jsonschema_document(_router_with(("f", _plain)))
+    assert "x-enum-mixin" not in plain["$defs"]["Plain"]
+    text = client_source(_router_with(("f", _plain)), "C")
+    assert "class Plain(enum.Enum):\n    ONE = " in text
+    # A document without the names (another tool's) gets names from the values.
+    del plain["$defs"]["Plain"]["x-enum-varnames"]
+    assert "    ONE = " in generate_client(plain)
+    plain["$defs"]["Plain"]["x-enum-varnames"] = ["not an identifier"]
+    assert "    ONE = " in generate_client(plain)
+
+
+class Plain(enum.Enum):
+    ONE = "one"
+
+
+async def _plain(p: Plain) -> Plain:
+    return p
