@@ -5,19 +5,29 @@ a live server) into an :class:`~wsrpc_typed.schema.ApiSpec`; :mod:`codegen.build
 decides the client module (or the server-side peer stub) as an immutable IR (:mod:`codegen.ir`);
 :mod:`codegen.render` renders it with the jinja2 templates and checks that it
 parses. :mod:`codegen.diff` compares two schema documents.
+
+Library calls raise :class:`~wsrpc_typed.errors.SchemaError` or a subclass
+(:class:`SourceError`, :class:`CodegenError`, :class:`RenderError`), all part of
+the package's exception tree under :class:`~wsrpc_typed.errors.WsrpcError`.
 """
 
-from .build import CodegenError
+from wsrpc_typed.errors import CodegenError, RenderError, SchemaError, SourceError
+
 from .diff import Change, diff_specs
 from .generate import generate_client, generate_peer, schema_hash
-from .loaders import load_spec, spec_from_document
+from .loaders import document_from_source, load_router, load_spec, spec_from_document
 
 __all__ = [
     "Change",
     "CodegenError",
+    "RenderError",
+    "SchemaError",
+    "SourceError",
     "diff_specs",
+    "document_from_source",
     "generate_client",
     "generate_peer",
+    "load_router",
     "load_spec",
     "schema_hash",
     "spec_from_document",

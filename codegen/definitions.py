@@ -7,13 +7,15 @@ base of its builder, holding what concerns definitions and default values.
 from __future__ import annotations
 
 import base64
+import keyword
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from wsrpc_typed.schema import ApiSpec, SchemaError
+from wsrpc_typed.errors import CodegenError
+from wsrpc_typed.schema import ApiSpec
 
 from .ir import EnumClass, EnumMember, ModelClass, ModelField
 from .pyexpr import Group, bytes_literal, docstring, identifier, layout, py_literal
@@ -31,10 +33,6 @@ __all__ = [
 
 _DEFS = "#/$defs/"
 _MODEL_ATTRIBUTES = frozenset(dir(BaseModel))
-
-
-class CodegenError(SchemaError):
-    """The schema cannot be turned into a client; the message says where and why."""
 
 
 def class_name(key: str) -> str:
@@ -74,6 +72,26 @@ def is_model(schema: Mapping[str, Any]) -> bool:
     )
 
 
+def _usable_names(names: Any, count: int) -> bool:
+    # Declared member names are kept when they are distinct public identifiers, one a value.
+    return (
+        isinstance(names, list)
+        and len(names) == count
+        and all(
+            isinstance(n, str)
+            and n.isidentifier()
+            and not keyword.iskeyword(n)
+            and not n.startswith("_")
+            and n not in _ENUM_RESERVED
+            for n in names
+        )
+        and len(set(names)) == count
+    )
+
+
+_ENUM_RESERVED = frozenset({"name", "value", "mro"})
+
+
 def _member_name(value: Any) -> str:
     if isinstance(value, str):
         text = re.sub(r"\W+", "_", value, flags=re.ASCII).strip("_").upper()
@@ -100,8 +118,12 @@ class DefinitionsBuilder:
 
     def enum_class(self, key: str, schema: Mapping[str, Any]) -> EnumClass:
         members, used = [], set()
-        for value in schema["enum"]:
-            name = _member_name(value)
+        values = list(schema["enum"])
+        declared = schema.get("x-enum-varnames")
+        if not _usable_names(declared, len(values)):
+            declared = None
+        for index, value in enumerate(values):
+            name = declared[index] if declared is not None else _member_name(value)
             candidate, n = name, 1
             while candidate in used or candidate.startswith("_"):
                 n += 1
@@ -109,8 +131,14 @@ class DefinitionsBuilder:
             used.add(candidate)
             members.append(EnumMember(candidate, py_literal(value)))
         self.types.imports.add("enum")
+        base = "enum.Enum"
+        mixin = schema.get("x-enum-mixin")
+        if mixin == "str" and all(isinstance(v, str) for v in values):
+            base = "enum.StrEnum"
+        elif mixin == "int" and all(type(v) is int for v in values):
+            base = "enum.IntEnum"
         return EnumClass(
-            self.names[key], self._doc(schema.get("description"), "    "), tuple(members)
+            self.names[key], self._doc(schema.get("description"), "    "), tuple(members), base
         )
 
     def model_class(self, key: str, schema: Mapping[str, Any]) -> ModelClass:
@@ -163,6 +191,10 @@ class DefinitionsBuilder:
         annotation = self.types.expr({k: v for k, v in schema.items() if k not in FIELD_KEYS})
         kwargs: list[str] = []
         has_default = "default" in schema and not required
+        if not required and not has_default:
+            # The server fills it from a default_factory, which the schema cannot hold:
+            # the client's field is optional too, with the empty value of its type.
+            kwargs.append(f"default_factory={self._factory(key, prop, schema)}")
         if has_default:
             kwargs.append(f"default={self._value(schema['default'], schema)}")
             if _needs_validation(schema["default"], schema):
@@ -183,6 +215,30 @@ class DefinitionsBuilder:
             return ModelField((f"    {head}",))
         self.types.imports.add("stubs.Field")
         return ModelField(tuple(layout(Group(f"{head} = Field", "(", tuple(kwargs), ")"), "    ")))
+
+    def _factory(self, key: str, prop: str, schema: Mapping[str, Any]) -> str:
+        """A factory of an empty value of the field's type, for an optional field without a
+        default (the server's ``default_factory``)."""
+        branches = schema.get("anyOf", schema.get("oneOf", [schema]))
+        if any(isinstance(b, Mapping) and b.get("type") == "null" for b in branches):
+            return "lambda: None"
+        kind = schema.get("type")
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS) and ref[len(_DEFS) :] in self.names:
+            target = self.spec.defs[ref[len(_DEFS) :]]
+            if is_model(target) and not target.get("required"):
+                return self.names[ref[len(_DEFS) :]]
+        elif kind == "array" and "prefixItems" not in schema:
+            return "set" if schema.get("uniqueItems") else "list"
+        elif kind == "object" and "properties" not in schema:
+            return "dict"
+        elif kind in _EMPTY and "format" not in schema and "enum" not in schema:
+            return _EMPTY[kind]
+        raise CodegenError(
+            f"definition {key!r}, field {prop!r}: optional without a default (a "
+            "default_factory on the server) and no empty value of its type to give it; "
+            "declare a default"
+        )
 
     def _value(self, value: Any, schema: Mapping[str, Any]) -> str:
         """A default as Python source: enum members by name, typed strings (bytes, decimals,
@@ -210,6 +266,7 @@ class DefinitionsBuilder:
         return None if text is None else docstring(text, indent)
 
 
+_EMPTY = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 _TYPED_STRINGS = {
     "base64url": ("", ""),
     "binary": ("", ""),

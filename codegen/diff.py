@@ -60,35 +60,60 @@ class _Types:
             if key in self._seen:
                 return
             self._seen.add(key)
-            old = self.old_defs.get(old_ref, {}) if old_ref is not None else old
-            new = self.new_defs.get(new_ref, {}) if new_ref is not None else new
-            old, new = _without(old, "$ref"), _without(new, "$ref")
-        if not isinstance(old, Mapping) or not isinstance(new, Mapping):
-            if old != new:
-                yield path, "changed", f"{_short(old)} -> {_short(new)}"
+        old_resolved, new_resolved = (
+            self._resolve(old, self.old_defs),
+            self._resolve(new, self.new_defs),
+        )
+        if not isinstance(old_resolved, Mapping) or not isinstance(new_resolved, Mapping):
+            if old_resolved != new_resolved:
+                yield path, "changed", f"{_short(old_resolved)} -> {_short(new_resolved)}"
             return
-        yield from self._union(old, new, path)
+        old_branches, new_branches = _branches(old_resolved), _branches(new_resolved)
+        if old_branches is None and new_branches is None:
+            yield from self._single(old_resolved, new_resolved, path)
+            return
+        # A side that is not a union is a union of one branch: itself, unresolved, so that
+        # each branch is resolved (and compared) as a branch of the other side would be.
+        yield from self._union(old_branches or [old], new_branches or [new], path)
+
+    @staticmethod
+    def _resolve(schema: Any, defs: Mapping[str, Any]) -> Any:
+        ref = _ref(schema)
+        if ref is None:
+            return schema
+        return _without(defs.get(ref, {}), "$ref")
+
+    def _equal(self, old: Any, new: Any) -> bool:
+        # A trial comparison: whatever it visits is compared again for real later.
+        seen = set(self._seen)
+        try:
+            return next(iter(self.compare(old, new)), None) is None
+        finally:
+            self._seen = seen
 
     def _union(
-        self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
+        self, olds: list[Any], news: list[Any], path: str
     ) -> Iterator[tuple[str, Shift, str]]:
-        old_branches, new_branches = _branches(old), _branches(new)
-        if old_branches is None and new_branches is None:
-            yield from self._single(old, new, path)
-            return
-        olds = old_branches or [old]
-        news = new_branches or [new]
-        old_keys = {_key(b): b for b in olds}
-        new_keys = {_key(b): b for b in news}
-        removed = [k for k in old_keys if k not in new_keys]
-        added = [k for k in new_keys if k not in old_keys]
+        # Branches are matched by what they accept (references resolved), not by their text:
+        # `Point` -> `Point | None` keeps the branch `Point` and adds `null`.
+        removed, added = list(olds), list(news)
+        for branch in olds:
+            match = next((n for n in added if self._equal(branch, n)), None)
+            if match is not None:
+                removed.remove(branch)
+                added.remove(match)
         if len(removed) == 1 and len(added) == 1:
-            yield from self.compare(old_keys[removed[0]], new_keys[added[0]], path)
+            yield from self.compare(removed[0], added[0], path)
             return
-        for k in removed:
-            yield path, "narrowed", f"no longer accepts {_short(old_keys[k])}"
-        for k in added:
-            yield path, "widened", f"now also accepts {_short(new_keys[k])}"
+        for branch in removed:
+            yield path, "narrowed", f"no longer accepts {_short(self._label(branch))}"
+        for branch in added:
+            yield path, "widened", f"now also accepts {_short(self._label(branch))}"
+
+    @staticmethod
+    def _label(branch: Any) -> Any:
+        ref = _ref(branch)
+        return ref if ref is not None else _strip(branch)
 
     def _single(
         self, old: Mapping[str, Any], new: Mapping[str, Any], path: str
@@ -220,10 +245,14 @@ def _branches(schema: Mapping[str, Any]) -> list[Any] | None:
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
 
 
-def _key(value: Any) -> str:
+def _strip(value: Any) -> Any:
     if isinstance(value, Mapping):
-        value = {k: v for k, v in value.items() if k not in _ANNOTATIONS}
-    return json.dumps(value, sort_keys=True)
+        return {k: v for k, v in value.items() if k not in _ANNOTATIONS}
+    return value
+
+
+def _key(value: Any) -> str:
+    return json.dumps(_strip(value), sort_keys=True)
 
 
 def _types(schema: Mapping[str, Any]) -> frozenset[str] | None:
@@ -312,10 +341,82 @@ def _errors(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]
             yield Change("E2", False, f"{new.name} !{error.name}", "declared error added")
 
 
+def _peer_params(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    # The server sends these params and existing clients' handlers validate them.
+    where = f"peer {old.name}"
+    old_params = {p.name: p for p in old.params}
+    new_params = {p.name: p for p in new.params}
+    for param in old.params:
+        after = new_params.get(param.name)
+        if after is None:
+            yield Change(
+                "C5",
+                param.required,
+                f"{where}({param.name})",
+                "required param removed" if param.required else "optional param removed",
+            )
+        elif param.required and not after.required:
+            yield Change("C6", True, f"{where}({param.name})", "param became optional")
+    for param in new.params:
+        before = old_params.get(param.name)
+        if before is None:
+            yield Change("C4", True, f"{where}({param.name})", "param added")
+            continue
+        yield from _type_changes(
+            types, before.schema, param.schema, f"{where}({param.name})", output=True, rule="C7"
+        )
+
+
+def _peer_errors(types: _Types, old: MethodSpec, new: MethodSpec) -> Iterator[Change]:
+    # Existing clients' handlers raise these errors; the server reads them.
+    new_errors = {e.name: e for e in new.errors}
+    for error in old.errors:
+        after = new_errors.get(error.name)
+        where = f"peer {old.name} !{error.name}"
+        if after is None:
+            yield Change("C9", False, where, "declared error removed")
+        elif after.code != error.code:
+            yield Change("C9", True, where, f"error code {error.code} -> {after.code}")
+        elif after.data != error.data:
+            yield from _type_changes(
+                types, error.data or {}, after.data or {}, where, output=False, rule="C9"
+            )
+    old_names = {e.name for e in old.errors}
+    for error in new.errors:
+        if error.name not in old_names:
+            yield Change("C9", False, f"peer {new.name} !{error.name}", "declared error added")
+
+
+def _peer_changes(types: _Types, old: ApiSpec, new: ApiSpec) -> Iterator[Change]:
+    # Peer methods run the other way: the server calls them and existing clients answer.
+    # What flows into the server (results, error data) breaks when it narrows; what flows
+    # out (params) when it widens.
+    old_peers = {m.name: m for m in old.peer_methods}
+    new_peers = {m.name: m for m in new.peer_methods}
+    for name in sorted(old_peers.keys() - new_peers.keys()):
+        yield Change("C1", False, f"peer {name}", "peer method removed (no longer called)")
+    for name in sorted(new_peers.keys() - old_peers.keys()):
+        yield Change("C2", True, f"peer {name}", "peer method added (existing clients lack it)")
+    for name in sorted(old_peers.keys() & new_peers.keys()):
+        before, after = old_peers[name], new_peers[name]
+        if after.stream != before.stream:
+            kind = "a stream" if after.stream else "a single result"
+            yield Change("C3", True, f"peer {name}", f"peer method now returns {kind}")
+        yield from _peer_params(types, before, after)
+        yield from _type_changes(
+            types, before.result, after.result, f"peer {name} -> result", output=False, rule="C8"
+        )
+        yield from _peer_errors(types, before, after)
+
+
 def diff_specs(old: ApiSpec, new: ApiSpec) -> list[Change]:
-    """Every change from ``old`` to ``new``, breaking ones first, then by place."""
+    """Every change from ``old`` to ``new``, breaking ones first, then by place.
+
+    Peer methods (``x-peer-methods``, called by the server) are compared too, with the
+    directions reversed (rules ``C1``-``C9``).
+    """
     types = _Types(old, new)
-    changes: list[Change] = []
+    changes: list[Change] = list(_peer_changes(types, old, new))
     old_methods = {m.name: m for m in old.methods}
     new_methods = {m.name: m for m in new.methods}
     for name in sorted(old_methods.keys() - new_methods.keys()):

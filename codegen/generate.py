@@ -28,7 +28,11 @@ DEFAULT_PEER_CLASS_NAME = "ApiPeer"
 def schema_hash(spec: ApiSpec) -> str:
     """SHA-256 of the API's canonical OpenRPC text (what ``wsrpc-gen schema --format openrpc``
     writes), whatever format the spec was read from."""
-    return hashlib.sha256(render_json(openrpc_document(spec)).encode()).hexdigest()
+    try:
+        text = render_json(openrpc_document(spec))
+    except ValueError as exc:  # a NaN or an infinity, which JSON cannot hold
+        raise SchemaError(f"the schema holds a value that is not JSON: {exc}") from exc
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def generate_client(
@@ -46,12 +50,16 @@ def generate_client(
             uses a construct the generator cannot reproduce.
     """
     spec = spec_from_document(document)
+    options = [("--class-name", class_name)] if class_name != DEFAULT_CLASS_NAME else []
+    if handlers_name:
+        options.append(("--handlers-name", handlers_name))
     module = build_module(
         spec,
         class_name=class_name,
         schema_hash=schema_hash(spec),
         version=__version__,
         handlers_name=handlers_name,
+        options=options,
     )
     return render_module(module)
 
@@ -80,5 +88,6 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
         schema_hash=schema_hash(spec),
         version=__version__,
         mode="peer",
+        options=[("--class-name", class_name)] if class_name != DEFAULT_PEER_CLASS_NAME else [],
     )
     return render_module(module)

@@ -39,6 +39,9 @@ class EnumClass:
     name: str
     docstring: str | None
     members: tuple[EnumMember, ...]
+    #: The base class: ``enum.Enum``, or ``enum.StrEnum``/``enum.IntEnum`` for a
+    #: ``str``/``int`` enum (the schema's ``x-enum-mixin``).
+    base: str = "enum.Enum"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,19 @@ three give the same :class:`ApiSpec` for the same API.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wsrpc_typed import connect
+from wsrpc_typed import Router, connect
+from wsrpc_typed.errors import SourceError
 from wsrpc_typed.schema import (
     DEFAULT_TITLE,
     DEFAULT_VERSION,
+    JSON_SCHEMA_DESCRIPTION,
     JSON_SCHEMA_DIALECT,
     ApiSpec,
     ErrorSpec,
@@ -36,6 +40,7 @@ from wsrpc_typed.schema import (
 __all__ = [
     "document_from_source",
     "load_document",
+    "load_router",
     "load_spec",
     "spec_from_document",
 ]
@@ -61,28 +66,55 @@ def document_from_source(source: str) -> dict[str, Any]:
     """The schema document a source stands for.
 
     Raises:
-        SchemaError: the source cannot be loaded or is not a schema document.
-        typer.BadParameter: a ``MODULE:ATTR`` source does not name a Router.
+        SourceError: the source cannot be loaded: the URL does not answer ``rpc.discover``,
+            the module does not import or its attribute is not a Router, the file cannot
+            be read.
+        SchemaError: the source is not a schema document.
     """
     if _is_url(source):
         try:
             document = asyncio.run(_discover(source))
         except Exception as exc:
-            raise SchemaError(f"cannot fetch rpc.discover from {source}: {exc}") from exc
+            raise SourceError(f"cannot fetch rpc.discover from {source}: {exc}") from exc
         # Through the canonical text, as a file would be read.
         return load_document(render_json(document))
     if _is_module(source):
-        from wsrpc_typed.cli import load_router
-
         return load_document(render_json(openrpc_document(load_router(source))))
     try:
         text = Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SchemaError(
+        raise SourceError(
             f"cannot read {source!r} ({exc.strerror}); a source is pkg.module:attr, "
             "a ws:// URL or a schema file"
         ) from exc
     return load_document(text)
+
+
+def load_router(source: str) -> Router:
+    """Import ``pkg.module:attr`` (the current directory first on the path) and return the
+    :class:`~wsrpc_typed.Router` it names.
+
+    Raises:
+        SourceError: the module does not import (whatever its import raised), or the
+            attribute is missing or not a Router.
+    """
+    module_name, _, attr = source.partition(":")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SourceError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    router = getattr(module, attr, None)
+    if not isinstance(router, Router):
+        found = "no such attribute" if router is None else f"a {type(router).__name__}"
+        raise SourceError(f"{source!r} is not a wsrpc_typed.Router ({found})")
+    return router
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (and every other reader) does not.
+    raise SchemaError(f"not a JSON document: {constant} is not a JSON value")
 
 
 def load_document(text: str) -> dict[str, Any]:
@@ -92,7 +124,7 @@ def load_document(text: str) -> dict[str, Any]:
         SchemaError: the text is not a JSON object.
     """
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise SchemaError(f"not a JSON document: {exc}") from exc
     if not isinstance(document, dict):
@@ -101,7 +133,11 @@ def load_document(text: str) -> dict[str, Any]:
 
 
 def load_spec(source: str) -> ApiSpec:
-    """Load a source (module, URL or file) into an :class:`ApiSpec`."""
+    """Load a source (module, URL or file) into an :class:`ApiSpec`.
+
+    Raises:
+        SchemaError: as :func:`document_from_source` and :func:`spec_from_document`.
+    """
     return spec_from_document(document_from_source(source))
 
 
@@ -133,6 +169,7 @@ def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
         methods=_openrpc_methods(document["methods"], document),
         defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
         peer_methods=_openrpc_methods(document.get("x-peer-methods", ()), document),
+        description=info.get("description"),
     )
 
 
@@ -187,7 +224,16 @@ def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
         methods=_jsonschema_methods(document.get("properties", {})),
         defs=dict(document.get("$defs", {})),
         peer_methods=_jsonschema_methods(document.get("x-peer-methods", {})),
+        description=_own_description(document.get("description")),
     )
+
+
+def _own_description(text: Any) -> str | None:
+    # The document's description is the API's, then the fixed text about the document.
+    if not isinstance(text, str):
+        return None
+    own = text.removesuffix(JSON_SCHEMA_DESCRIPTION).rstrip("\n")
+    return own or None
 
 
 def _jsonschema_methods(calls: Mapping[str, Any]) -> tuple[MethodSpec, ...]:

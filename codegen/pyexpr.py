@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from wsrpc_typed.errors import CodegenError
+
 __all__ = [
     "LINE_LENGTH",
     "bytes_literal",
@@ -33,14 +35,14 @@ def py_literal(value: Any) -> str:
     """A JSON value as a Python literal, quoted as ``ruff format`` quotes it.
 
     Raises:
-        TypeError: the value is not a JSON value.
+        CodegenError: the value is not a JSON value (a NaN or an infinity, say).
     """
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int | float):
         text = repr(value)
         if text in ("inf", "-inf", "nan"):
-            raise TypeError(f"{value!r} is not a JSON value")
+            raise CodegenError(f"{value!r} is not a JSON value")
 
         return text
     if isinstance(value, str):
@@ -52,7 +54,7 @@ def py_literal(value: Any) -> str:
         return "[" + ", ".join(py_literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"{value!r} is not a JSON value")
+    raise CodegenError(f"{value!r} is not a JSON value")
 
 
 def bytes_literal(value: bytes) -> str:

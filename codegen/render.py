@@ -10,6 +10,8 @@ import ast
 
 import jinja2
 
+from wsrpc_typed.errors import RenderError
+
 from .ir import Module
 
 __all__ = ["RenderError", "render_module"]
@@ -24,17 +26,16 @@ _ENV = jinja2.Environment(
 )
 
 
-class RenderError(RuntimeError):
-    """The rendered module is not valid Python: a bug of the generator, not of the schema."""
-
-
 def render_module(module: Module) -> str:
     """The source text of ``module``.
 
     Raises:
-        RenderError: the text does not parse (with the line at fault).
+        RenderError: a template fails, or the text does not parse (with the line at fault).
     """
-    text = _ENV.get_template("client.py.jinja").render(module=module)
+    try:
+        text = _ENV.get_template("client.py.jinja").render(module=module)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"a template failed: {type(exc).__name__}: {exc}") from exc
     try:
         ast.parse(text)
     except SyntaxError as exc:

@@ -16,6 +16,9 @@ The tree::
     │   ├── ShuttingDown        -32004
     │   └── ResponseTooLarge    -32005
     ├── SchemaError (also ValueError)        a schema document cannot be built or read
+    │   ├── SourceError                      a schema source names no router or document
+    │   └── CodegenError                     ``wsrpc-gen`` cannot turn a schema into code
+    │       └── RenderError                  the generated code does not parse (a bug)
     ├── Rejected                             raised by ``authenticate`` to refuse a handshake
     ├── ConnectionClosed (also ConnectionError)
     ├── HandshakeFailed (also ConnectionError)  ``connect`` did not get a WebSocket
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AckTimeout",
     "CallTimeout",
+    "CodegenError",
     "ConnectionClosed",
     "DeadlineExceeded",
     "Forbidden",
@@ -52,11 +56,13 @@ __all__ = [
     "ParseError",
     "RegistrationError",
     "Rejected",
+    "RenderError",
     "ResponseTooLarge",
     "RpcError",
     "SchemaError",
     "ServerBusy",
     "ShuttingDown",
+    "SourceError",
     "WsrpcError",
     "error_class_for_code",
 ]
@@ -231,6 +237,19 @@ def error_class_for_code(code: int) -> type[RpcError]:
 
 class SchemaError(WsrpcError, ValueError):
     """A schema document cannot be built from a router, or read back."""
+
+
+class SourceError(SchemaError):
+    """A schema source (``pkg.module:attr``, a file or a ``ws://`` URL) cannot be loaded:
+    the module does not import, the attribute is not a Router, the file cannot be read."""
+
+
+class CodegenError(SchemaError):
+    """``wsrpc-gen`` cannot turn the schema into code; the message says where and why."""
+
+
+class RenderError(CodegenError):
+    """The rendered module is not valid Python: a bug of the generator, not of the schema."""
 
 
 class Rejected(WsrpcError):

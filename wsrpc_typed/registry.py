@@ -384,9 +384,25 @@ class Router:
 
     Plain ``def`` handlers run in a worker thread (``thread=False`` runs them
     on the event loop instead: only for handlers that never block).
+
+    Args:
+        title: The API's title in its schema documents and generated code
+            (default: ``wsrpc-typed API``).
+        version: The API's version, likewise (default: ``0.0.0``).
+        description: What the API is for: the documents' description, and the
+            generated client's docstring.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        title: str | None = None,
+        version: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.title = title
+        self.version = version
+        self.description = description
         self._methods: dict[str, Method] = {}
         self._peer: Router | None = None
 
@@ -472,13 +488,25 @@ class Router:
         return compiled
 
     def include(self, other: Router) -> None:
-        """Register every method of ``other`` in this router (names must not collide)."""
+        """Register every method of ``other`` in this router, and every peer method of
+        ``other.peer`` in :attr:`peer` (names must not collide; nothing is added if
+        any does). ``other``'s title, version and description are not taken."""
+        peers = list(other._peer) if other._peer is not None else []
         for method in other:
             if method.name in self._methods:
                 raise RegistrationError(
                     f"method name {method.name!r} is registered in both routers"
                 )
+        for method in peers:
+            if self._peer is not None and method.name in self._peer._methods:
+                raise RegistrationError(
+                    f"peer method name {method.name!r} is registered in both routers"
+                )
+        for method in other:
             self._methods[method.name] = method
+        if peers:
+            for method in peers:
+                self.peer._methods[method.name] = method
 
     def get(self, name: str) -> Method | None:
         """The method registered under ``name``, or None."""

@@ -36,6 +36,7 @@ from .registry import Method, Router
 __all__ = [
     "DEFAULT_TITLE",
     "DEFAULT_VERSION",
+    "JSON_SCHEMA_DESCRIPTION",
     "JSON_SCHEMA_DIALECT",
     "OPENRPC_VERSION",
     "ApiSpec",
@@ -57,21 +58,41 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 OPENRPC_VERSION = "1.3.2"
 DEFAULT_TITLE = "wsrpc-typed API"
 DEFAULT_VERSION = "0.0.0"
+#: The JSON Schema document's description (after the API's own, when it has one).
+JSON_SCHEMA_DESCRIPTION = (
+    "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
+    "(params may also be sent by position, in the order listed), its result and "
+    "its declared error objects."
+)
 
 _DEFS = "#/$defs/"
 _COMPONENTS = "#/components/schemas/"
 _ERRORS = "#/components/errors/"
 _BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _JsonDict = dict[str, Any]
+_ENUM_MIXINS = {"str": "str", "int": "int"}
 
 
 class WsrpcJsonSchema(GenerateJsonSchema):
-    """Pydantic's JSON Schema generator, plus ``"format": "decimal"`` on decimals.
+    """Pydantic's JSON Schema generator, plus ``"format": "decimal"`` on decimals and
+    the member names of enums.
 
     Without the format a decimal is indistinguishable from ``float | str`` (params)
     or ``str`` (results), and a client generated from the schema could not give
-    it back its type.
+    it back its type. An enum lists its members' names in ``x-enum-varnames`` (in
+    the order of ``enum``, the extension other generators read), and a ``str`` or
+    ``int`` enum (``StrEnum``, ``IntEnum``, or ``class E(str, Enum)``) names its
+    mixin in ``x-enum-mixin``, so that generated clients keep both.
     """
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        """The enum's schema with ``x-enum-varnames`` (and ``x-enum-mixin``)."""
+        value = super().enum_schema(schema)
+        value["x-enum-varnames"] = [member.name for member in schema["members"]]
+        mixin = _ENUM_MIXINS.get(schema.get("sub_type", ""))
+        if mixin is not None:
+            value["x-enum-mixin"] = mixin
+        return value
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
         """The decimal's schema with ``format: decimal``."""
@@ -152,6 +173,7 @@ class ApiSpec:
         defs: Shared schema definitions by name (of methods and peer methods alike).
         peer_methods: The methods the server calls on its clients (declared with
             ``router.peer``), sorted by name.
+        description: What the API is for (``Router(description=...)``).
     """
 
     title: str
@@ -159,6 +181,7 @@ class ApiSpec:
     methods: tuple[MethodSpec, ...]
     defs: Mapping[str, Mapping[str, Any]]
     peer_methods: tuple[MethodSpec, ...] = ()
+    description: str | None = None
 
 
 # -- router -> ApiSpec ------------------------------------------------------------------
@@ -210,12 +233,12 @@ def _default(method: Method, name: str) -> Any:
     return value
 
 
-def api_spec(
-    router: Router, *, title: str = DEFAULT_TITLE, version: str = DEFAULT_VERSION
-) -> ApiSpec:
+def api_spec(router: Router, *, title: str | None = None, version: str | None = None) -> ApiSpec:
     """Describe every method of ``router``, and the peer methods of ``router.peer``.
 
-    Methods and peer methods share one set of definitions.
+    Methods and peer methods share one set of definitions. The title and version
+    are the arguments', else the router's, else :data:`DEFAULT_TITLE` and
+    :data:`DEFAULT_VERSION`.
 
     Raises:
         SchemaError: a default cannot be written as JSON, or two declared error
@@ -239,11 +262,16 @@ def api_spec(
     )
     defs: dict[str, Any] = dict(defs_holder.get("$defs", {}))
     # Each params TypedDict became a definition of its own: inline it.
+    # A method and a peer method of one name may share it.
     params_schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
     for side, methods in sides.items():
         for method in methods:
             ref = schemas[((side, method.name, "params"), "validation")]["$ref"]
-            params_schemas[side, method.name] = defs.pop(ref[len(_DEFS) :])
+            params_schemas[side, method.name] = defs[ref[len(_DEFS) :]]
+    for side, methods in sides.items():
+        for method in methods:
+            ref = schemas[((side, method.name, "params"), "validation")]["$ref"]
+            defs.pop(ref[len(_DEFS) :], None)
     error_specs = {
         name: ErrorSpec(
             name=name,
@@ -284,11 +312,12 @@ def api_spec(
                 )
             )
     return ApiSpec(
-        title=title,
-        version=version,
+        title=title or router.title or DEFAULT_TITLE,
+        version=version or router.version or DEFAULT_VERSION,
         methods=tuple(specs[""]),
         defs=defs,
         peer_methods=tuple(specs["peer"]),
+        description=router.description,
     )
 
 
@@ -339,11 +368,9 @@ def jsonschema_document(source: Router | ApiSpec) -> dict[str, Any]:
         "$schema": JSON_SCHEMA_DIALECT,
         "title": spec.title,
         "x-version": spec.version,
-        "description": (
-            "The methods of this JSON-RPC 2.0 API by name: for each, its params object "
-            "(params may also be sent by position, in the order listed), its result and "
-            "its declared error objects."
-        ),
+        "description": JSON_SCHEMA_DESCRIPTION
+        if spec.description is None
+        else f"{spec.description}\n\n{JSON_SCHEMA_DESCRIPTION}",
         "type": "object",
         "properties": _jsonschema_calls(spec.methods),
         "additionalProperties": False,
@@ -402,9 +429,12 @@ def openrpc_document(source: Router | ApiSpec) -> dict[str, Any]:
     spec = _spec(source)
     errors: _JsonDict = {}
     details: _JsonDict = {}
+    info: _JsonDict = {"title": spec.title, "version": spec.version}
+    if spec.description is not None:
+        info["description"] = spec.description
     document: _JsonDict = {
         "openrpc": OPENRPC_VERSION,
-        "info": {"title": spec.title, "version": spec.version},
+        "info": info,
         "methods": _openrpc_methods(spec.methods, errors, details),
     }
     if spec.peer_methods:

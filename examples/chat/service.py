@@ -27,7 +27,11 @@ from wsrpc_typed import Connection, Context, Router, RpcError
 
 __all__ = ["ChatMessage", "NotInRoom", "Rooms", "rooms", "router"]
 
-router = Router()
+router = Router(
+    title="Chat",
+    version="1.0.0",
+    description="Rooms, messages pushed to their members, and the history of a room.",
+)
 
 RoomName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")]
 UserName = Annotated[str, Field(min_length=1, max_length=32)]

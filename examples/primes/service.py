@@ -13,7 +13,11 @@ from pydantic import BaseModel, Field
 
 from wsrpc_typed import Router, RpcError
 
-router = Router()
+router = Router(
+    title="Primes",
+    version="1.0.0",
+    description="Prime numbers: tests, counts and lists below a bound.",
+)
 
 
 class PrimeStats(BaseModel):

@@ -237,7 +237,7 @@ def test_every_rule_is_documented_and_tested() -> None:
         for word in name.split("_")
     }
     rules = re.findall(r"^\| ([A-Z]\d) \|", doc, re.MULTILINE)
-    assert len(rules) == 17
+    assert len(rules) == 26
     for rule in rules:
         assert rule.lower() in words, f"rule {rule} has no test"
 
@@ -247,3 +247,165 @@ def test_m4_a_method_becoming_a_stream_breaks() -> None:
         yield a
 
     assert _diff(_router(base), _router(ints)) == [("M4", True)]
+
+
+class Info(BaseModel):
+    name: str
+
+
+class Renamed(BaseModel):  # the shape of P under another name
+    x: int
+
+
+class InfoRenamed(BaseModel):  # the shape of Info under another name
+    name: str
+
+
+def test_p6_a_model_joining_a_union_widens_without_breaking() -> None:
+    async def old(p: P) -> int:
+        return 0
+
+    async def optional(p: P | None = None) -> int:
+        return 0
+
+    async def either(p: P | int) -> int:
+        return 0
+
+    assert _diff(_router(old), _router(either)) == [("P6", False)]
+    changes = diff_specs(api_spec(_router(old)), api_spec(_router(optional)))
+    assert [str(c) for c in changes] == [
+        "ok       P5  m(p): param became optional",
+        'ok       P6  m(p): widened: now also accepts {"type": "null"}',
+    ]
+    assert _diff(_router(either), _router(old)) == [("P6", True)]
+
+
+def test_r1_a_result_becoming_optional_is_one_widening() -> None:
+    async def old(a: int) -> Info:
+        return Info(name="")
+
+    async def new(a: int) -> Info | None:
+        return None
+
+    changes = diff_specs(api_spec(_router(old)), api_spec(_router(new)))
+    assert [str(c) for c in changes] == [
+        'BREAKING R1  m -> result: widened: now also accepts {"type": "null"}'
+    ]
+
+
+def test_p6_references_inside_unions_are_resolved() -> None:
+    async def old(p: P | Info) -> int:
+        return 0
+
+    async def renamed(p: Renamed | InfoRenamed) -> int:
+        return 0
+
+    async def wider(p: P2 | Info) -> int:
+        return 0
+
+    assert _diff(_router(old), _router(renamed)) == []
+    assert ("P6", True) in _diff(_router(old), _router(wider))
+
+
+# -- peer methods: the server calls them, existing clients answer -------------------------
+
+
+def _peers(*handlers: Callable[..., Any], **options: Any) -> Router:
+    router = Router()
+    for handler in handlers:
+        router.peer.method(name="p", **options)(handler)
+    return router
+
+
+def _peer_diff(old: Router, new: Router) -> list[tuple[str, bool, str]]:
+    return [(c.rule, c.breaking, c.where) for c in diff_specs(api_spec(old), api_spec(new))]
+
+
+async def _ask(q: str) -> bool:
+    raise NotImplementedError
+
+
+def test_c1_c2_a_peer_method_removed_is_fine_added_breaks() -> None:
+    assert _peer_diff(_peers(_ask), Router()) == [("C1", False, "peer p")]
+    assert _peer_diff(Router(), _peers(_ask)) == [("C2", True, "peer p")]
+
+
+def test_c3_a_peer_method_becoming_a_stream_breaks() -> None:
+    async def items(q: str) -> AsyncIterator[bool]:
+        yield True
+
+    assert _peer_diff(_peers(_ask), _peers(items)) == [("C3", True, "peer p")]
+
+
+def test_c4_a_param_added_to_a_peer_method_breaks_even_optional() -> None:
+    async def more(q: str, n: int = 0) -> bool:
+        raise NotImplementedError
+
+    assert _peer_diff(_peers(_ask), _peers(more)) == [("C4", True, "peer p(n)")]
+
+
+def test_c5_a_peer_param_removed_breaks_when_it_was_required() -> None:
+    async def none() -> bool:
+        raise NotImplementedError
+
+    async def optional(q: str = "") -> bool:
+        raise NotImplementedError
+
+    assert _peer_diff(_peers(_ask), _peers(none)) == [("C5", True, "peer p(q)")]
+    assert _peer_diff(_peers(optional), _peers(none)) == [("C5", False, "peer p(q)")]
+
+
+def test_c6_a_required_peer_param_becoming_optional_breaks() -> None:
+    async def optional(q: str = "") -> bool:
+        raise NotImplementedError
+
+    assert _peer_diff(_peers(_ask), _peers(optional)) == [("C6", True, "peer p(q)")]
+
+
+def test_c7_a_peer_param_widening_breaks_narrowing_does_not() -> None:
+    async def wide(q: str | int) -> bool:
+        raise NotImplementedError
+
+    assert _peer_diff(_peers(_ask), _peers(wide)) == [("C7", True, "peer p(q)")]
+    assert _peer_diff(_peers(wide), _peers(_ask)) == [("C7", False, "peer p(q)")]
+
+
+def test_c8_a_peer_result_narrowing_breaks_widening_does_not() -> None:
+    async def wide(q: str) -> bool | None:
+        raise NotImplementedError
+
+    assert _peer_diff(_peers(_ask), _peers(wide)) == [("C8", False, "peer p -> result")]
+    assert _peer_diff(_peers(wide), _peers(_ask)) == [("C8", True, "peer p -> result")]
+
+
+class Busy(RpcError):
+    code = 7
+    data_model = Data
+
+
+class BusyWider(RpcError):
+    code = 7
+    data_model = WiderData
+
+
+def test_c9_peer_errors_removed_or_added_are_fine_data_narrowing_breaks() -> None:
+    plain = _peers(_ask)
+    busy = _peers(_ask, errors=[Busy])
+    assert _peer_diff(plain, busy) == [("C9", False, "peer p !Busy")]
+    assert _peer_diff(busy, plain) == [("C9", False, "peer p !Busy")]
+    BusyWider.__name__ = "Busy"
+    try:
+        wider = _peers(_ask, errors=[BusyWider])
+        changes = _peer_diff(wider, busy)
+    finally:
+        BusyWider.__name__ = "BusyWider"
+    assert changes == [("C9", True, "peer p !Busy.a")]
+
+
+def test_peer_methods_and_methods_of_one_name_are_compared_apart() -> None:
+    both = _peers(_ask)
+    both.method(name="p")(_ask)
+    assert _peer_diff(both, both) == []
+    only = Router()
+    only.method(name="p")(_ask)
+    assert _peer_diff(only, both) == [("C2", True, "peer p")]

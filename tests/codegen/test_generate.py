@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from typer.testing import CliRunner
 
 from codegen.build import CodegenError
@@ -19,8 +20,10 @@ from codegen.generate import generate_client
 from codegen.loaders import spec_from_document
 from tests.codegen import bank
 from wsrpc_typed import Router, Server, connect
+from wsrpc_typed.errors import RegistrationError
 from wsrpc_typed.schema import (
     WsrpcJsonSchema,
+    api_spec,
     jsonschema_document,
     openrpc_document,
     render_json,
@@ -148,7 +151,7 @@ async def _every_bank_method(module: Any, url: str) -> None:
         with pytest.warns(DeprecationWarning, match="old is deprecated"):
             assert await c.old(x=4) == 4
         item = module.ItemInput(name="pen", price=Decimal("1.5"), ident=UUID(int=1))
-        items = await c.items(item=item, level=module.Level.VALUE_2)
+        items = await c.items(item=item, level=module.Level.HIGH)
         assert len(items) == 2 and items[0].price == Decimal("1.5")
         assert isinstance(items[0], module.ItemOutput)
         tree = await c.tree(node=module.NodeInput(value=1, children=[module.NodeInput(value=2)]))
@@ -292,3 +295,136 @@ async def test_streaming_methods_round_trip(tmp_path: Path) -> None:
         assert info.value.data.balance == Decimal(2)
     spec = spec_from_document(json.loads(render_json(jsonschema_document(router))))
     assert next(m for m in spec.methods if m.name == "ticks").stream
+
+
+class Todo(BaseModel):
+    title: str
+    tags: set[str] = Field(default_factory=set)
+    notes: list[str] = Field(default_factory=list)
+    extra: dict[str, int] = Field(default_factory=dict)
+    due: str | None = Field(default_factory=lambda: None)
+
+
+def test_fields_with_a_default_factory_stay_optional_on_the_client(tmp_path: Path) -> None:
+    async def add(todo: Todo) -> Todo:
+        return todo
+
+    router = _router_with(("add", add))
+    module = import_source(client_source(router, "C"), tmp_path, "todo_client")
+    todo = module.Todo.model_validate({"title": "x"})
+    assert todo.tags == set() and todo.notes == [] and todo.extra == {} and todo.due is None
+    expected = jsonschema_document(router)["$defs"]["Todo"]
+    assert _client_schema(module.Todo, "validation") == expected
+
+
+def test_header_prints_the_command_that_made_the_module() -> None:
+    lines = client_source(bank.build_router(), "BankClient").splitlines()
+    assert lines[4] == "#   wsrpc-gen client SOURCE -o FILE --class-name BankClient"
+    assert client_source(bank.build_router(), "ApiClient").splitlines()[4] == (
+        "#   wsrpc-gen client SOURCE -o FILE"
+    )
+    long = client_source(bank.build_router(), "B" * 40, handlers_name="H" * 40).splitlines()
+    assert long[4:7] == [
+        "#   wsrpc-gen client SOURCE -o FILE \\",
+        f"#       --class-name {'B' * 40} \\",
+        f"#       --handlers-name {'H' * 40}",
+    ]
+
+
+def test_a_method_without_a_docstring_gets_a_summary_before_its_errors() -> None:
+    async def f(x: int) -> int:
+        return x
+
+    router = Router()
+    router.method(errors=[bank.Frozen])(f)
+    text = client_source(router, "C")
+    assert '        """Call ``f`` on the server.\n\n        Raises:\n' in text
+
+
+def test_router_title_version_and_description_reach_documents_and_client() -> None:
+    router = Router(title="Ledger", version="2.1.0", description="Accounts and transfers.")
+    router.method(bank.build_router().methods["old"].func)
+    spec = api_spec(router)
+    assert (spec.title, spec.version, spec.description) == (
+        "Ledger",
+        "2.1.0",
+        "Accounts and transfers.",
+    )
+    openrpc = openrpc_document(router)
+    assert openrpc["info"] == {
+        "title": "Ledger",
+        "version": "2.1.0",
+        "description": "Accounts and transfers.",
+    }
+    schema = jsonschema_document(router)
+    assert (schema["title"], schema["x-version"]) == ("Ledger", "2.1.0")
+    assert schema["description"].startswith("Accounts and transfers.\n\n")
+    # Both documents read back to the same spec, so the client is the same bytes.
+    for document in (openrpc, schema):
+        read = spec_from_document(json.loads(render_json(document)))
+        assert (read.title, read.version, read.description) == (
+            spec.title,
+            spec.version,
+            spec.description,
+        )
+    texts = {generate_client(json.loads(render_json(d)), class_name="L") for d in (openrpc, schema)}
+    assert len(texts) == 1
+    text = texts.pop()
+    assert text.splitlines()[2] == "# API: Ledger (version 2.1.0)"
+    assert '    """Typed calls to Ledger (version 2.1.0).\n\n    Accounts and transfers.\n' in text
+    # Without them, the defaults, and the JSON Schema description reads back as none.
+    plain = spec_from_document(jsonschema_document(Router()))
+    assert (plain.title, plain.version, plain.description) == (
+        "wsrpc-typed API",
+        "0.0.0",
+        None,
+    )
+
+
+def test_include_merges_methods_and_peer_methods() -> None:
+    async def ping() -> str:
+        return "pong"
+
+    async def shown(text: str) -> None:
+        return None
+
+    part = Router()
+    part.method(ping)
+    part.peer.method(shown)
+    whole = Router(title="Whole")
+    whole.include(part)
+    assert "ping" in whole and "shown" in whole.peer
+    assert [m.name for m in api_spec(whole).peer_methods] == ["shown"]
+    again = Router()
+    again.peer.method(shown)
+    with pytest.raises(RegistrationError, match="peer method name 'shown'"):
+        again.include(part)
+    assert "ping" not in again  # nothing added when a name collides
+
+
+def test_enums_keep_member_names_and_mixins(tmp_path: Path) -> None:
+    document = jsonschema_document(bank.build_router())
+    level, color = document["$defs"]["Level"], document["$defs"]["Color"]
+    assert (level["x-enum-varnames"], level["x-enum-mixin"]) == (["LOW", "HIGH"], "int")
+    assert (color["x-enum-varnames"], color["x-enum-mixin"]) == (["RED", "DARK_BLUE"], "str")
+    module = import_source(client_source(bank.build_router(), "BankClient"), tmp_path, "enums")
+    assert module.Color.RED == "red" and module.Level.HIGH == 2
+    assert issubclass(module.Color, str) and issubclass(module.Level, int)
+
+    plain = jsonschema_document(_router_with(("f", _plain)))
+    assert "x-enum-mixin" not in plain["$defs"]["Plain"]
+    text = client_source(_router_with(("f", _plain)), "C")
+    assert "class Plain(enum.Enum):\n    ONE = " in text
+    # A document without the names (another tool's) gets names from the values.
+    del plain["$defs"]["Plain"]["x-enum-varnames"]
+    assert "    ONE = " in generate_client(plain)
+    plain["$defs"]["Plain"]["x-enum-varnames"] = ["not an identifier"]
+    assert "    ONE = " in generate_client(plain)
+
+
+class Plain(enum.Enum):
+    ONE = "one"
+
+
+async def _plain(p: Plain) -> Plain:
+    return p

@@ -61,7 +61,7 @@ def _wrong_lines_match(tmp_path: Path, name: str, count: int) -> None:
 
 
 def test_wrong_usage_is_rejected_at_each_wrong_line(tmp_path: Path) -> None:
-    _wrong_lines_match(tmp_path, "wrong_usage", 11)
+    _wrong_lines_match(tmp_path, "wrong_usage", 13)
 
 
 def test_both_sides_of_one_document_pass_mypy_strict() -> None:

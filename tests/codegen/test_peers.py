@@ -96,7 +96,7 @@ def test_peer_stub_carries_what_its_methods_use_and_notify_twins() -> None:
     assert "    def __init__(self, connection: Connection) -> None:" in text
     assert "    async def notify_tell(self, *, note: Note) -> None:" in text
     assert "notify_shout" not in text and "notify_count" not in text  # results / a stream
-    assert "# Regenerate with `wsrpc-gen peer SOURCE -o FILE`" in text
+    assert "#   wsrpc-gen peer SOURCE -o FILE --class-name RelayPeer\n" in text
 
 
 def test_client_declares_the_handlers_protocol_and_registration_helper() -> None:

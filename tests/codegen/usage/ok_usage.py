@@ -8,6 +8,7 @@ from decimal import Decimal
 from examples.primes.client_generated import PrimesClient, PrimeStats
 from tests.codegen.golden.bank_client import (
     BankClient,
+    Color,
     Frozen,
     InsufficientFunds,
     ItemInput,
@@ -37,6 +38,14 @@ async def use_bank(url: str) -> Decimal:
         except Frozen:
             return Decimal(0)
         item = ItemInput(name="pen", price=Decimal(1), ident=uuid.uuid4())
-        items: list[ItemOutput] = await bank.items(item=item, level=Level.VALUE_2)
+        items: list[ItemOutput] = await bank.items(item=item, level=Level.HIGH)
         await bank.nothing()
         return balance.balance + items[0].price
+
+
+def enums_keep_their_names_and_mixins() -> tuple[str, int]:
+    # As the server module declares them: Color is a StrEnum, Level an IntEnum.
+    red: str = Color.RED
+    high: int = Level.HIGH + 1
+    assert isinstance(Color.DARK_BLUE, str)
+    return red, high
