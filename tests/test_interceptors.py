@@ -7,12 +7,16 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.apps import InsufficientFunds
 from wsrpc_typed import (
     Call,
     Forbidden,
+    InternalError,
+    InvalidParams,
     LoggingInterceptor,
     MethodNotFound,
     Router,
+    RpcError,
     Server,
     connect,
 )
@@ -69,11 +73,12 @@ async def test_logging_interceptor_logs_one_line_per_call(
         connect(server.url) as conn,
     ):
         await conn.call("add", [1, 2])
-        with pytest.raises(Exception, match="Invalid params"):
+        with pytest.raises(InvalidParams, match="Invalid params"):
             await conn.call("add", ["secret-value", 2])  # rejected before interceptors
-        with pytest.raises(Exception, match="Insufficient"):
+        with pytest.raises(RpcError, match="Insufficient") as declined:
             await conn.call("withdraw", ["7"])
-        with pytest.raises(Exception, match="Internal"):
+        assert declined.value.code == InsufficientFunds.code
+        with pytest.raises(InternalError, match="Internal"):
             await conn.call("fail")
     lines = [r.getMessage() for r in caplog.records if r.name == "wsrpc_typed.calls"]
     assert len(lines) == 3

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import pytest
 from pydantic import Field
+from pydantic_core import PydanticSerializationError
 
 from wsrpc_typed import Context, InvalidParams, RegistrationError, Router
 
@@ -105,7 +106,7 @@ def test_result_is_serialised_through_declared_type() -> None:
         return b"\x00\xff"
 
     assert router.methods["f"].dump_result(b"\x00\xff") == "AP8="
-    with pytest.raises(Exception, match="Expected `bytes`"):
+    with pytest.raises(PydanticSerializationError, match="Expected `bytes`"):
         router.methods["f"].dump_result(12)
 
 

@@ -16,6 +16,7 @@ from wsrpc_typed import (
     AckTimeout,
     Connection,
     ConnectionClosed,
+    InternalError,
     Message,
     Router,
     Server,
@@ -73,7 +74,7 @@ async def test_error_event_reports_handler_failures(server: Server) -> None:
     errors: list[BaseException] = []
     server.on("error", errors.append)
     async with connect(server.url) as conn:
-        with pytest.raises(Exception, match="Internal error"):
+        with pytest.raises(InternalError, match="Internal error"):
             await conn.call("fail")
     assert len(errors) == 1 and "secret internal detail" in str(errors[0])
 
@@ -116,7 +117,7 @@ async def test_seed_style_handlers_on_jsonrpc(router: Router) -> None:
     async with server, connect(server.url) as conn:
         assert await conn.call("computePrimes", [20]) == [2, 3, 5, 7, 11, 13, 17, 19]
         assert await conn.call("silent") is None
-        with pytest.raises(Exception, match="Internal error") as info:
+        with pytest.raises(InternalError, match="Internal error") as info:
             await conn.call("broken")
         assert "leak" not in str(info.value)
     assert replied == [()]
