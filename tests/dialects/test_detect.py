@@ -200,6 +200,35 @@ def test_dialects_are_sans_io(path: Path) -> None:
     assert not imported_roots(path.read_text(encoding="utf-8")) & FORBIDDEN
 
 
+PACKAGE_DIR = DIALECTS_DIR.parent
+#: Sans-I/O modules beside the dialects, and the layers above them they must not import.
+CORE = ("protocol.py", "registry.py", "schema.py", "errors.py")
+UPPER = {"connection", "serving", "hub", "server", "client", "transport", "testing", "cli"}
+
+
+def relative_imports(source: str) -> set[str]:
+    """The package modules imported relatively (``from .x import y``, ``from . import x``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:
+                names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_relative_imports_sees_both_forms() -> None:
+    assert relative_imports("from .hub import Hub\nfrom . import server\n") == {"hub", "server"}
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_the_protocol_core_is_sans_io(name: str) -> None:
+    source = (PACKAGE_DIR / name).read_text(encoding="utf-8")
+    assert not imported_roots(source) & FORBIDDEN
+    assert not relative_imports(source) & UPPER
+
+
 def test_all_dialect_modules_are_checked() -> None:
     names = {path.stem for path in DIALECTS_DIR.glob("*.py")}
     assert {"__init__", "events", "jsonrpc", "legacy", "v2", "detect"} <= names
