@@ -1,4 +1,4 @@
-"""Shared fixtures: servers on 127.0.0.1 port 0, and one scaled timeout unit."""
+"""Shared fixtures: servers on 127.0.0.1 port 0 (each server transport), one timeout unit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.helpers.apps import Events, build_router
+from tests.helpers.transports import SERVER_TRANSPORTS, Served, serve_on
 from wsrpc_typed import Router, Server
 
 #: One timeout unit in seconds; raise WSRPC_TEST_TIME_SCALE on slow machines.
@@ -27,4 +28,18 @@ def router(events: Events) -> Router:
 @pytest.fixture
 async def server(router: Router) -> AsyncIterator[Server]:
     async with Server(router, host="127.0.0.1", port=0) as srv:
+        yield srv
+
+
+@pytest.fixture(params=SERVER_TRANSPORTS)
+def server_transport(request: pytest.FixtureRequest) -> str:
+    """Each server transport in turn: the matrix parameter."""
+    transport: str = request.param
+    return transport
+
+
+@pytest.fixture
+async def served(router: Router, server_transport: str) -> AsyncIterator[Served]:
+    """The test router served on each server transport in turn."""
+    async with serve_on(server_transport, router) as srv:
         yield srv

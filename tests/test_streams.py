@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events, Tick
+from tests.helpers.transports import Served
 from tests.helpers.waiting import eventually
 from wsrpc_typed import (
     Backoff,
@@ -22,8 +23,8 @@ from wsrpc_typed import (
 )
 
 
-async def test_stream_items_then_end(server: Server) -> None:
-    async with connect(server.url) as conn:
+async def test_stream_items_then_end(served: Served) -> None:
+    async with connect(served.url) as conn:
         items = [tick async for tick in conn.stream("ticks", {"n": 5}, item_type=Tick)]
         assert items == [Tick(seq=i, label="t") for i in range(5)]
         untyped = [t async for t in conn.stream("ticks", {"n": 2, "label": "u"})]
@@ -32,8 +33,8 @@ async def test_stream_items_then_end(server: Server) -> None:
         assert empty == []
 
 
-async def test_error_in_the_middle_is_distinct_from_the_end(server: Server) -> None:
-    async with connect(server.url) as conn:
+async def test_error_in_the_middle_is_distinct_from_the_end(served: Served) -> None:
+    async with connect(served.url) as conn:
         received: list[int] = []
 
         async def consume(method: str) -> None:
@@ -52,11 +53,11 @@ async def test_error_in_the_middle_is_distinct_from_the_end(server: Server) -> N
         assert received == [1]
 
 
-async def test_slow_consumer_bounds_the_producer(server: Server, events: Events) -> None:
+async def test_slow_consumer_bounds_the_producer(served: Served, events: Events) -> None:
     """10,000 items consumed slowly: produced - consumed never exceeds the window."""
     window = 8
     worst = 0
-    async with connect(server.url) as conn:
+    async with connect(served.url) as conn:
         consumed = 0
         async for tick in conn.stream("ticks", {"n": 10_000}, item_type=Tick, window=window):
             assert tick.seq == consumed
@@ -69,8 +70,8 @@ async def test_slow_consumer_bounds_the_producer(server: Server, events: Events)
     assert worst <= window, worst
 
 
-async def test_producer_waits_for_credit(server: Server, events: Events) -> None:
-    async with connect(server.url) as conn:
+async def test_producer_waits_for_credit(served: Served, events: Events) -> None:
+    async with connect(served.url) as conn:
         items = conn.stream("ticks", {"n": 100, "label": "w"}, item_type=Tick, window=4)
         first = await anext(items)
         assert first.seq == 0
@@ -80,8 +81,8 @@ async def test_producer_waits_for_credit(server: Server, events: Events) -> None
     await eventually(lambda: "w" in events.cancelled)
 
 
-async def test_leaving_the_loop_early_cancels_the_producer(server: Server, events: Events) -> None:
-    async with connect(server.url) as conn:
+async def test_leaving_the_loop_early_cancels_the_producer(served: Served, events: Events) -> None:
+    async with connect(served.url) as conn:
         loop = asyncio.get_running_loop()
         async for tick in conn.stream("ticks", {"n": 1000, "label": "early", "delay": 0.01}):
             if tick["seq"] == 2:
@@ -93,9 +94,9 @@ async def test_leaving_the_loop_early_cancels_the_producer(server: Server, event
 
 
 async def test_cancelling_the_consuming_task_cancels_the_producer(
-    server: Server, events: Events
+    served: Served, events: Events
 ) -> None:
-    async with connect(server.url) as conn:
+    async with connect(served.url) as conn:
 
         async def consume() -> None:
             async for _ in conn.stream("ticks", {"n": 1000, "label": "task", "delay": 0.01}):
@@ -109,8 +110,8 @@ async def test_cancelling_the_consuming_task_cancels_the_producer(
         await eventually(lambda: "task" in events.cancelled, timeout=1.0)
 
 
-async def test_streaming_methods_must_be_called_as_streams(server: Server, events: Events) -> None:
-    async with connect(server.url) as conn:
+async def test_streaming_methods_must_be_called_as_streams(served: Served, events: Events) -> None:
+    async with connect(served.url) as conn:
         with pytest.raises(RpcError) as info:
             await conn.call("ticks", {"n": 1})
         assert info.value.code == -32600 and "call it as a stream" in info.value.message
