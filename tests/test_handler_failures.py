@@ -28,9 +28,11 @@ from wsrpc_typed import (
     InternalError,
     Message,
     Router,
+    RpcError,
     Server,
     connect,
 )
+from wsrpc_typed.logs import CallFilter
 
 user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="nobody")
 
@@ -88,6 +90,26 @@ def failing_router() -> Router:
     @router.method
     async def add(a: int, b: int) -> int:
         return a + b
+
+    @router.method
+    async def unencodable_error_inline() -> int:
+        raise RpcError("no wire form for this data", data=object())
+
+    @router.method
+    async def unencodable_error_task() -> int:
+        await asyncio.sleep(0)
+        raise RpcError("no wire form for this data", data={1j: "complex key"})
+
+    @router.method
+    async def logs(ctx: Context) -> str:
+        logging.getLogger("app").info("handled %s", ctx.method)
+        return ctx.connection.id
+
+    @router.method
+    async def logs_task(ctx: Context) -> str:
+        await asyncio.sleep(0)
+        logging.getLogger("app").info("handled %s", ctx.method)
+        return ctx.connection.id
 
     return router
 
@@ -236,3 +258,48 @@ async def test_seed_handlers_in_a_batch_and_as_notifications(
             await asyncio.wait_for(ws.recv(), UNIT / 20)
     assert sorted(replied) == [(), ()]  # the notification's reply() sent nothing
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("method", ["unencodable_error_inline", "unencodable_error_task"])
+async def test_an_error_that_cannot_be_encoded_is_answered_as_an_internal_error(
+    server: Server, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its data has no JSON form: the caller still gets an answer, at once.
+    caplog.set_level(logging.ERROR, logger="wsrpc_typed")
+    async with connect(server.url) as conn:
+        with pytest.raises(InternalError):
+            await conn.call(method, timeout=UNIT)
+        assert await conn.call("add", [1, 2]) == 3
+    assert any(record.exc_info and record.args == (method, 1) for record in caplog.records)
+
+
+async def test_a_batch_with_an_error_that_cannot_be_encoded_answers_every_item(
+    server: Server,
+) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "unencodable_error_task"},
+        {"jsonrpc": "2.0", "id": 2, "method": "add", "params": [1, 2]},
+    ]
+    async with ws_connect(server.url, subprotocols=[Subprotocol("jsonrpc-2.0")]) as ws:
+        await ws.send(json.dumps(batch))
+        replies = {r["id"]: r for r in json.loads(await asyncio.wait_for(ws.recv(), UNIT))}
+    assert replies[1]["error"]["code"] == InternalError.code
+    assert replies[2]["result"] == 3
+
+
+@pytest.mark.parametrize("method", ["logs", "logs_task"])
+async def test_log_records_of_a_handler_name_its_connection_and_request(
+    server: Server, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app")
+    caplog.handler.addFilter(CallFilter())
+    async with connect(server.url) as conn:
+        conn_id = await conn.call(method)
+        await conn.notify(method)
+        await eventually(lambda: len([r for r in caplog.records if r.name == "app"]) == 2)
+    called, notified = (r for r in caplog.records if r.name == "app")
+    assert (called.connection, called.request) == (conn_id, 1)  # type: ignore[attr-defined]
+    assert (notified.connection, notified.request) == (conn_id, "-")  # type: ignore[attr-defined]
+    outside = logging.LogRecord("x", logging.INFO, __file__, 1, "outside", None, None)
+    CallFilter().filter(outside)
+    assert (outside.connection, outside.request) == ("-", "-")  # type: ignore[attr-defined]

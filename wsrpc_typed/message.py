@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dialects.events import Dialect, ErrorResponse, Response
 from .errors import AckTimeout, ConnectionClosed, InternalError, RpcError
+from .logs import current_call
 from .protocol import NO_REPLY, AckWait
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Replier(Protocol):
         ...
 
     ack_timeout: float
+    id: str
+    """The connection's id (log records name it)."""
 
     async def send_reply(self, reply: Response | ErrorResponse, /) -> None:
         """Send a reply to one of the peer's requests."""
@@ -176,6 +179,8 @@ class Message:
         caller never hangs; one that raises sends an error reply (opaque for
         anything but :class:`RpcError`).
         """
+        replier: Replier = self.connection
+        current_call.set((replier.id, self.id))
         try:
             outcome = handler(self)
             if inspect.isawaitable(outcome):
@@ -185,7 +190,6 @@ class Message:
         except BaseException as exc:
             if passes_through(exc):
                 raise
-            replier: Replier = self.connection
             if isinstance(exc, ConnectionClosed) and replier.closed:
                 return  # the caller is gone (so is its acknowledgement): no one to answer
             logger.error(

@@ -66,7 +66,7 @@ from .dialects.events import (
     Response,
     StreamItem,
 )
-from .errors import InvalidRequest, ResponseTooLarge, RpcError
+from .errors import InternalError, InvalidRequest, ResponseTooLarge, RpcError
 
 __all__ = [
     "NO_REPLY",
@@ -501,15 +501,14 @@ class RpcProtocol:
         """Queue the reply to one of the peer's requests (see the module rules).
 
         Returns:
-            None, or the error that kept a result from being encoded: the driver
-            then sends an internal error in its place.
+            None, or the error that kept the reply (a result, or an error's
+            message or data) from being encoded: the driver then sends an
+            internal error in its place, so that the caller is answered.
         """
         try:
             self._queue_reply(reply)
         except (TypeError, ValueError) as exc:
-            if type(reply) is Response:
-                return exc
-            logger.info("cannot encode a %s: %s", type(reply).__name__, exc)
+            return exc
         return None
 
     def _queue_reply(self, reply: Response | ErrorResponse) -> None:
@@ -529,28 +528,40 @@ class RpcProtocol:
         if served.credit is not None:
             served.credit -= 1
 
-    def send_batch(self, replies: list[Response | ErrorResponse]) -> None:
-        """Queue the replies to a batch as one frame (nothing when there are none)."""
-        if replies:
-            self._outbox.append(self.dialect.encode_batch(self._fitting(replies)))
+    def send_batch(
+        self, replies: list[Response | ErrorResponse]
+    ) -> list[tuple[Response | ErrorResponse, BaseException]]:
+        """Queue the replies to a batch as one frame (nothing when there are none).
 
-    def _fitting(self, replies: list[Response | ErrorResponse]) -> list[Response | ErrorResponse]:
-        """The replies, the largest results replaced by ResponseTooLarge until all fit."""
-        limit = self.max_reply_size
-        if limit is None:
-            return replies
+        Returns:
+            The replies that could not be encoded, each with the reason; each
+            went out as an internal error instead (the driver logs them).
+        """
+        if not replies:
+            return []
         encode = self.dialect.encode
-        sizes = [len(encode(reply)) for reply in replies]
-        total = sum(sizes) + len(sizes) + 1  # commas and brackets
+        failed: list[tuple[Response | ErrorResponse, BaseException]] = []
         fitted = list(replies)
-        for i in sorted(range(len(fitted)), key=sizes.__getitem__, reverse=True):
-            if total <= limit:
-                break
-            reply = fitted[i]
-            if type(reply) is Response:
-                fitted[i] = _too_large(reply, sizes[i])
-                total += len(encode(fitted[i])) - sizes[i]
-        return fitted
+        sizes: list[int] = []
+        for i, reply in enumerate(replies):
+            try:
+                sizes.append(len(encode(reply)))
+            except (TypeError, ValueError) as exc:
+                failed.append((reply, exc))
+                fitted[i] = error_reply(InternalError(), reply.id, reply.method)
+                sizes.append(len(encode(fitted[i])))
+        limit = self.max_reply_size
+        if limit is not None:  # the largest results become ResponseTooLarge until all fit
+            total = sum(sizes) + len(sizes) + 1  # commas and brackets
+            for i in sorted(range(len(fitted)), key=sizes.__getitem__, reverse=True):
+                if total <= limit:
+                    break
+                reply = fitted[i]
+                if type(reply) is Response:
+                    fitted[i] = _too_large(reply, sizes[i])
+                    total += len(encode(fitted[i])) - sizes[i]
+        self._outbox.append(self.dialect.encode_batch(fitted))
+        return failed
 
     def expect_ack(self, id_: Any, waiter: Any) -> AckWait:
         """Wait for the peer to acknowledge our reply to ``id_`` (dialects with ``acks``)."""

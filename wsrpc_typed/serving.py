@@ -48,6 +48,7 @@ from .errors import (
 )
 from .interceptors import Call, Interceptor, intercept
 from .limits import CallBudget
+from .logs import current_call
 from .message import Message, SeedHandler, passes_through
 from .protocol import NO_REPLY, RpcProtocol, ServedCall, error_reply
 
@@ -209,18 +210,20 @@ class Dispatcher:
         It runs in a copy of the reader's context, as a task would: context
         variables it sets do not leak into later calls.
         """
+        context = contextvars.copy_context()
+        context.run(current_call.set, (self._conn.id, None if id_ is NO_REPLY else id_))
         try:
             if method.is_async:
                 coroutine = method.func(**kwargs)
                 try:
-                    contextvars.copy_context().run(coroutine.send, None)
+                    context.run(coroutine.send, None)
                 except StopIteration as stop:
                     result = stop.value
                 else:  # pragma: no cover - excluded by Method.inline (no YIELD_VALUE)
                     coroutine.close()
                     raise RuntimeError(f"{method.name!r} suspended although it has no await")
             else:
-                result = contextvars.copy_context().run(method.func, **kwargs)
+                result = context.run(method.func, **kwargs)
             if id_ is NO_REPLY:
                 return None
             return Response(id_, (method.dump_result(result),), method.name)
@@ -279,6 +282,7 @@ class Dispatcher:
     async def _answer_and_send(
         self, method: Method, kwargs: dict[str, Any], id_: Any, deadline: float | None
     ) -> None:
+        current_call.set((self._conn.id, None if id_ is NO_REPLY else id_))
         reply = await self._answer(method, kwargs, id_, deadline)
         if reply is not None:
             with contextlib.suppress(ConnectionClosed):
@@ -293,6 +297,7 @@ class Dispatcher:
         producer: _Producer,
     ) -> None:
         conn = self._conn
+        current_call.set((conn.id, id_))
         protocol = self._protocol
         served = producer.served
         assert served is not None
@@ -399,7 +404,8 @@ class Dispatcher:
         replies = await asyncio.gather(*(one(item) for item in batch.items))
         answers = [r for r in replies if type(r) is Response or type(r) is ErrorResponse]
         if answers and not conn.closed:
-            self._protocol.send_batch(answers)
+            for reply, exc in self._protocol.send_batch(answers):
+                self.internal_error(exc, reply.id, reply.method)  # (already replaced)
             written = conn.flush()
             if written is not None:
                 with contextlib.suppress(ConnectionClosed):

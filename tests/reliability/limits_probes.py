@@ -192,10 +192,15 @@ class Served:
     proc: asyncio.subprocess.Process
     url: str
 
-    async def stderr_line(self) -> str:
-        """The next line the server writes on stderr."""
+    async def stderr_line(self, containing: str) -> str:
+        """The next line the server writes on stderr that holds ``containing``
+        (connection log lines come before it)."""
         assert self.proc.stderr is not None
-        return (await asyncio.wait_for(self.proc.stderr.readline(), UNIT)).decode()
+        while containing not in (
+            line := (await asyncio.wait_for(self.proc.stderr.readline(), UNIT)).decode()
+        ):
+            assert line, f"the server's stderr ended before a line with {containing!r}"
+        return line
 
     async def finish(self, within: float) -> tuple[int, str]:
         """Wait up to ``within`` seconds for the exit; return its code and the rest of stderr."""

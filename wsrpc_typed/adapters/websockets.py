@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHeader, InvalidStatus
+from websockets.exceptions import InvalidHeader, InvalidStatus, InvalidURI
 from websockets.extensions.permessage_deflate import (
     enable_client_permessage_deflate,
     enable_server_permessage_deflate,
@@ -782,8 +782,12 @@ async def connect(
         HandshakeFailed: Any other failed handshake (invalid response, timeout,
             connection lost during the handshake).
         OSError: The server could not be reached.
+        ValueError: The URL is not a valid ``ws://`` or ``wss://`` URL.
     """
-    uri = parse_uri(url)
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise ValueError(str(exc)) from None
     if uri.secure:
         if ssl is None:
             ssl = ssl_module.create_default_context()
