@@ -15,6 +15,15 @@ from typing import Annotated
 
 import typer
 
+from wsrpc_typed.cli import (
+    DebugOpt,
+    HeaderOpt,
+    TokenOpt,
+    VersionOpt,
+    request_headers,
+    run_app,
+    set_debug,
+)
 from wsrpc_typed.errors import WsrpcError
 from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
 
@@ -24,7 +33,20 @@ from .loaders import document_from_source, load_spec, spec_from_document
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _options(version: VersionOpt = False, debug: DebugOpt = False) -> None:
+    set_debug(debug)
+
 
 SourceArg = Annotated[
     str,
@@ -86,6 +108,8 @@ def _emit(text: str, output: Path | None, check: bool) -> None:
 def schema(
     source: SourceArg,
     output: OutputOpt = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="Document format.")
     ] = Format.jsonschema,
@@ -93,7 +117,7 @@ def schema(
 ) -> None:
     """Write the schema document of an API (JSON Schema 2020-12, or OpenRPC 1.3)."""
     try:
-        spec = load_spec(source)
+        spec = load_spec(source, request_headers(header, token))
     except WsrpcError as exc:
         raise _fail(str(exc)) from None
     render = openrpc_document if format is Format.openrpc else jsonschema_document
@@ -104,6 +128,8 @@ def schema(
 def client(
     source: SourceArg,
     output: OutputOpt = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     class_name: Annotated[
         str, typer.Option("--class-name", help="Name of the generated client class.")
     ] = DEFAULT_CLASS_NAME,
@@ -124,7 +150,9 @@ def client(
     """
     try:
         text = generate_client(
-            document_from_source(source), class_name=class_name, handlers_name=handlers_name
+            document_from_source(source, request_headers(header, token)),
+            class_name=class_name,
+            handlers_name=handlers_name,
         )
     except WsrpcError as exc:
         raise _fail(str(exc)) from None
@@ -135,6 +163,8 @@ def client(
 def peer(
     source: SourceArg,
     output: OutputOpt = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     class_name: Annotated[
         str, typer.Option("--class-name", help="Name of the generated peer class.")
     ] = DEFAULT_PEER_CLASS_NAME,
@@ -142,7 +172,9 @@ def peer(
 ) -> None:
     """Generate the server-side stub that calls the peer methods a schema declares."""
     try:
-        text = generate_peer(document_from_source(source), class_name=class_name)
+        text = generate_peer(
+            document_from_source(source, request_headers(header, token)), class_name=class_name
+        )
     except WsrpcError as exc:
         raise _fail(str(exc)) from None
     _emit(text, output, check)
@@ -171,4 +203,8 @@ def diff(
 
 def main() -> None:
     """Entry point of the ``wsrpc-gen`` command."""
-    app()
+    run_app(app, "wsrpc-gen")
+
+
+if __name__ == "__main__":
+    main()

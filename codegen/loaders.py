@@ -57,13 +57,16 @@ def _is_module(source: str) -> bool:
     return bool(sep and module and attr) and "/" not in source and not Path(source).exists()
 
 
-async def _discover(url: str) -> Any:
-    async with connect(url) as client:
+async def _discover(url: str, headers: Mapping[str, str] | None) -> Any:
+    async with connect(url, headers=dict(headers or {})) as client:
         return await client.call("rpc.discover")
 
 
-def document_from_source(source: str) -> dict[str, Any]:
+def document_from_source(source: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The schema document a source stands for.
+
+    ``headers`` go with the handshake to a ``ws://`` URL (say ``Authorization``
+    for a server that authenticates); other sources ignore them.
 
     Raises:
         SourceError: the source cannot be loaded: the URL does not answer ``rpc.discover``,
@@ -73,7 +76,7 @@ def document_from_source(source: str) -> dict[str, Any]:
     """
     if _is_url(source):
         try:
-            document = asyncio.run(_discover(source))
+            document = asyncio.run(_discover(source, headers))
         except Exception as exc:
             raise SourceError(f"cannot fetch rpc.discover from {source}: {exc}") from exc
         # Through the canonical text, as a file would be read.
@@ -132,13 +135,13 @@ def load_document(text: str) -> dict[str, Any]:
     return document
 
 
-def load_spec(source: str) -> ApiSpec:
+def load_spec(source: str, headers: Mapping[str, str] | None = None) -> ApiSpec:
     """Load a source (module, URL or file) into an :class:`ApiSpec`.
 
     Raises:
         SchemaError: as :func:`document_from_source` and :func:`spec_from_document`.
     """
-    return spec_from_document(document_from_source(source))
+    return spec_from_document(document_from_source(source, headers))
 
 
 def spec_from_document(document: Mapping[str, Any]) -> ApiSpec:

@@ -28,13 +28,41 @@ from . import __version__
 from .client import Client, connect
 from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS
-from .errors import ConnectionClosed, HandshakeFailed, RpcError, SourceError, WsrpcError
+from .errors import (
+    ConnectionClosed,
+    HandshakeFailed,
+    HandshakeRejected,
+    RpcError,
+    SourceError,
+    WsrpcError,
+)
 from .interceptors import Interceptor, LoggingInterceptor
 from .logs import configure_logging
 from .registry import Router
 from .server import Server
 
-__all__ = ["app", "load_object", "load_router", "main"]
+__all__ = [
+    "HeaderOpt",
+    "TokenOpt",
+    "app",
+    "load_object",
+    "load_router",
+    "main",
+    "request_headers",
+    "run_app",
+]
+
+#: ``-H/--header`` and ``--token`` of every command that opens a connection.
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--header", "-H", metavar="HEADER", help="A handshake header, 'Name: value' (repeatable)."
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(help="Sent as 'Authorization: Bearer TOKEN'.", envvar="WSRPC_TOKEN"),
+]
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -146,20 +174,27 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def _options(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of errors instead of one line.")
-    ] = False,
-) -> None:
+#: ``--version`` and ``--debug``, the global options of ``wsrpc`` and ``wsrpc-gen``.
+VersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Show tracebacks of errors instead of one line.")
+]
+
+
+def set_debug(debug: bool) -> None:
+    """Let :func:`run_app` show tracebacks instead of one-line errors."""
     global _debug
     _debug = debug
+
+
+@app.callback()
+def _options(version: VersionOpt = False, debug: DebugOpt = False) -> None:
+    set_debug(debug)
 
 
 def _env(name: str) -> str:
@@ -406,19 +441,8 @@ def call(
     params: Annotated[
         str | None, typer.Argument(help="Params as JSON: an object (by name) or an array.")
     ] = None,
-    header: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--header",
-            "-H",
-            metavar="HEADER",
-            help="A handshake header, 'Name: value' (repeatable).",
-        ),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(help="Sent as 'Authorization: Bearer TOKEN'.", envvar="WSRPC_TOKEN"),
-    ] = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     subprotocol: Annotated[
         SubprotocolChoice, typer.Option(help="The dialect to speak.")
     ] = _JSONRPC,
@@ -441,7 +465,7 @@ def call(
     that are not JSON; 130 when a stream is interrupted (it is cancelled first).
     """
     parsed = _parse_params(params)
-    headers = _headers(header, token)
+    headers = request_headers(header, token)
 
     async def run() -> None:
         async with await _open(url, headers, subprotocol.value, timeout) as client:
@@ -462,25 +486,16 @@ def call(
 @app.command("list")
 def list_methods(
     url: Annotated[str, typer.Argument(help="Server URL, ws://HOST:PORT or wss://.")],
-    header: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--header",
-            "-H",
-            metavar="HEADER",
-            help="A handshake header, 'Name: value' (repeatable).",
-        ),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(help="Sent as 'Authorization: Bearer TOKEN'.", envvar="WSRPC_TOKEN"),
-    ] = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server.")] = 30.0,
 ) -> None:
     """List a server's methods, and the methods it calls on clients, with their summaries."""
 
     async def run() -> None:
-        async with await _open(url, _headers(header, token), SUBPROTOCOLS[0], timeout) as client:
+        async with await _open(
+            url, request_headers(header, token), SUBPROTOCOLS[0], timeout
+        ) as client:
             document = await _discover(client)
         typer.echo(_describe_listing(document))
 
@@ -491,25 +506,16 @@ def list_methods(
 def describe(
     url: Annotated[str, typer.Argument(help="Server URL, ws://HOST:PORT or wss://.")],
     method: Annotated[str, typer.Argument(help="Method name (or a peer method's).")],
-    header: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--header",
-            "-H",
-            metavar="HEADER",
-            help="A handshake header, 'Name: value' (repeatable).",
-        ),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(help="Sent as 'Authorization: Bearer TOKEN'.", envvar="WSRPC_TOKEN"),
-    ] = None,
+    header: HeaderOpt = None,
+    token: TokenOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server.")] = 30.0,
 ) -> None:
     """Describe one method: params, result, errors, scopes, stream items."""
 
     async def run() -> None:
-        async with await _open(url, _headers(header, token), SUBPROTOCOLS[0], timeout) as client:
+        async with await _open(
+            url, request_headers(header, token), SUBPROTOCOLS[0], timeout
+        ) as client:
             document = await _discover(client)
         entry = _method_entry(document, method)
         if entry is None:
@@ -535,7 +541,12 @@ def _parse_params(params: str | None) -> Any:
     return parsed
 
 
-def _headers(header: Sequence[str] | None, token: str | None) -> dict[str, str]:
+def request_headers(header: Sequence[str] | None, token: str | None) -> dict[str, str]:
+    """The handshake headers of ``-H 'Name: value'`` options and a ``--token``.
+
+    Raises:
+        typer.Exit: (code 2, after a one-line error) a header is not ``Name: value``.
+    """
     headers: dict[str, str] = {}
     for line in header or ():
         name, sep, value = line.partition(":")
@@ -555,7 +566,10 @@ async def _open(url: str, headers: dict[str, str], subprotocol: str, timeout: fl
         await client.open()
     except ValueError as exc:  # the URI is malformed, a port out of range, a bad IPv6
         _fail(f"invalid URL {url!r}", exc)
-    except (HandshakeFailed, OSError) as exc:  # refused, 401/403, DNS, TLS, timeout
+    except HandshakeRejected as exc:  # 401, 403, ...: the body says why
+        body = exc.body.strip()
+        _fail(f"cannot connect to {url}", f"{exc}: {body}" if body else exc)
+    except (HandshakeFailed, OSError) as exc:  # DNS, TLS, timeout, no WebSocket there
         _fail(f"cannot connect to {url}", exc)
     return client
 
@@ -737,11 +751,17 @@ def _one_line(text: str) -> str:
 
 def main() -> None:
     """Entry point of the ``wsrpc`` command."""
+    run_app(app, "wsrpc")
+
+
+def run_app(typer_app: typer.Typer, prog_name: str) -> NoReturn:
+    """Run a command line app; usage errors and failures become one ``error:`` line
+    on stderr (exit 2 and 1), with the traceback only under ``--debug``."""
     try:
-        code = app(prog_name="wsrpc", standalone_mode=False)
+        code = typer_app(prog_name=prog_name, standalone_mode=False)
     except _UsageError as exc:
         clicked: Any = exc
-        command = clicked.ctx.command_path if clicked.ctx is not None else "wsrpc"
+        command = clicked.ctx.command_path if clicked.ctx is not None else prog_name
         typer.echo(
             f"error: {_one_line(clicked.format_message())} (see '{command} --help')", err=True
         )
@@ -764,7 +784,7 @@ def main() -> None:
             logger.debug("unexpected error", exc_info=exc)
         reason = _one_line(str(exc)) or "no detail"
         typer.echo(
-            f"error: unexpected {type(exc).__name__}: {reason} (run 'wsrpc --debug ...' for "
+            f"error: unexpected {type(exc).__name__}: {reason} (run '{prog_name} --debug ...' for "
             "the traceback)",
             err=True,
         )
