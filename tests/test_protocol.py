@@ -304,6 +304,23 @@ def test_an_oversized_reply_becomes_response_too_large() -> None:
     assert replies[0]["error"]["code"] == ResponseTooLarge.code and replies[1]["result"] == 1
 
 
+def test_a_reply_that_cannot_be_encoded_is_handed_back_and_a_batch_answers_internal_error() -> None:
+    pair = Pair(JsonRpcDialect())
+    unencodable = ErrorResponse(1, 4000, "bad data", object(), "m")
+    assert isinstance(pair.server.send_reply(unencodable), TypeError)
+    assert pair.server.data_to_send() == []  # the driver sends InternalError in its place
+    failed = pair.server.send_batch([unencodable, Response(2, (1,), "ok")])
+    assert [reply for reply, _ in failed] == [unencodable]
+    (frame,) = pair.server.data_to_send()
+    replies = orjson.loads(frame)
+    assert replies[0] == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {"code": -32603, "message": "Internal error"},
+    }
+    assert replies[1]["result"] == 1
+
+
 def test_a_malformed_frame_is_answered_and_nothing_breaks() -> None:
     pair = Pair(JsonRpcDialect())
     event = pair.server.receive(b"{not json")
