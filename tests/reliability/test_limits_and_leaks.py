@@ -475,7 +475,9 @@ async def test_17_a_cancel_storm_cancels_every_handler_and_leaks_nothing(
     # many handlers start depends on timing; enough must, for the storm to mean anything.)
     assert gauge.finished == 0 and gauge.cancelled == gauge.started >= pairs // 50
     assert max(gauge.peak.values()) <= PER_CONNECTION and sampled <= PER_CONNECTION
-    assert idle_cpu < 0.05
+    # A handler or loop left spinning burns the whole 0.5 s; the sampler's probes, GC and a
+    # busy neighbour on a shared 2-core machine take a few percent (0.053 s seen under a hog).
+    assert idle_cpu < 0.15, f"{idle_cpu:.3f} s of CPU in 0.5 s idle: something still runs"
     log.assert_clean()
 
 
