@@ -42,14 +42,17 @@ from .registry import Router
 from .server import Server
 
 __all__ = [
+    "DebugOpt",
     "HeaderOpt",
     "TokenOpt",
+    "VersionOpt",
     "app",
     "load_object",
     "load_router",
     "main",
     "request_headers",
     "run_app",
+    "set_debug",
 ]
 
 #: ``-H/--header`` and ``--token`` of every command that opens a connection.
