@@ -121,7 +121,12 @@ async def server() -> AsyncIterator[Server]:
 
 
 @pytest.mark.parametrize(
-    "method", ["own_cancel_inline", "own_cancel_task", "exits", "exits_in_thread", "custom"]
+    "method",
+    [
+        *("own_cancel_inline", "own_cancel_task", "exits", "exits_in_thread", "custom"),
+        # An error whose data has no JSON form: the caller still gets an answer, at once.
+        *("unencodable_error_inline", "unencodable_error_task"),
+    ],
 )
 async def test_any_exception_of_a_handler_is_an_internal_error(
     server: Server, method: str, caplog: pytest.LogCaptureFixture
@@ -258,19 +263,6 @@ async def test_seed_handlers_in_a_batch_and_as_notifications(
             await asyncio.wait_for(ws.recv(), UNIT / 20)
     assert sorted(replied) == [(), ()]  # the notification's reply() sent nothing
     assert not [r for r in caplog.records if r.exc_info]
-
-
-@pytest.mark.parametrize("method", ["unencodable_error_inline", "unencodable_error_task"])
-async def test_an_error_that_cannot_be_encoded_is_answered_as_an_internal_error(
-    server: Server, method: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Its data has no JSON form: the caller still gets an answer, at once.
-    caplog.set_level(logging.ERROR, logger="wsrpc_typed")
-    async with connect(server.url) as conn:
-        with pytest.raises(InternalError):
-            await conn.call(method, timeout=UNIT)
-        assert await conn.call("add", [1, 2]) == 3
-    assert any(record.exc_info and record.args == (method, 1) for record in caplog.records)
 
 
 async def test_a_batch_with_an_error_that_cannot_be_encoded_answers_every_item(
