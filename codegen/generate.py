@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import sys
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,11 +21,14 @@ __all__ = [
     "DEFAULT_PEER_CLASS_NAME",
     "generate_client",
     "generate_peer",
+    "import_client",
     "schema_hash",
 ]
 
 DEFAULT_CLASS_NAME = "ApiClient"
 DEFAULT_PEER_CLASS_NAME = "ApiPeer"
+
+_imported = itertools.count()
 
 
 def schema_hash(spec: ApiSpec) -> str:
@@ -91,3 +97,21 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
         options=[("--class-name", class_name)] if class_name != DEFAULT_PEER_CLASS_NAME else [],
     )
     return render_module(module)
+
+
+def import_client(document: Mapping[str, Any]) -> types.ModuleType:
+    """The client module of a schema document, generated and imported without a file.
+
+    What ``wsrpc call`` checks params with: its ``RemoteMethod`` constants hold each
+    method's param types as the generated client declares them.
+
+    Raises:
+        wsrpc_typed.schema.SchemaError, codegen.build.CodegenError: as
+            :func:`generate_client`.
+    """
+    source = generate_client(document)
+    module = types.ModuleType(f"_wsrpc_generated_{next(_imported)}")
+    # Pydantic resolves a model's postponed annotations through sys.modules.
+    sys.modules[module.__name__] = module
+    exec(compile(source, f"<generated client {module.__name__}>", "exec"), module.__dict__)
+    return module

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sys
@@ -195,3 +196,25 @@ async def test_serve_rejects_bad_targets(target: str, fragment: str) -> None:
     code, out, err = await run_cli("serve", target, "--port", "0")
     assert code == 2
     assert_one_line_error(out, err, fragment)
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("wsrpc de", ["describe"]), ("wsrpc serve --max-b", ["--max-batch"])],
+)
+async def test_shell_completion_completes_commands_and_options(
+    words: str, expected: list[str]
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *WSRPC,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "_WSRPC_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        },
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), UNIT * 2)
+    assert (proc.returncode, out.decode().split()) == (0, expected)

@@ -11,12 +11,15 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from examples.chat.service import router as chat_router
 from tests.conftest import UNIT
 from tests.helpers import cli_app
 from tests.helpers.processes import ROOT
-from wsrpc_typed import Server
+from wsrpc_typed import Server, connect
+from wsrpc_typed.dialects.detect import SUBPROTOCOLS
 
 WSRPC = [sys.executable, "-m", "wsrpc_typed.cli"]
 BEARER = ("--token", cli_app.TOKEN)
@@ -127,6 +130,59 @@ async def test_describe_of_an_unknown_method_names_the_ones_there_are(chat: str)
     code, out, err = await run("describe", chat, "nope")
     assert (code, out) == (1, "")
     assert err == "error: no method 'nope': the server has clear, history, join, leave, say\n"
+
+
+INVALID_PARAMS = [
+    ("join", '{"room": "Bad Room", "name": ""}'),  # a pattern and a min length
+    ("join", '{"room": "lobby"}'),  # a required param missing
+    ("join", '{"room": "lobby", "name": "ann", "extra": 1}'),  # an unknown param
+    ("join", '["lobby", "ann", 3]'),  # more positional params than the method takes
+    ("say", '{"room": "lobby", "text": 7}'),
+    ("history", '{"room": "lobby", "after": "soon"}'),  # a stream
+]
+
+
+@pytest.mark.parametrize(("method", "params"), INVALID_PARAMS)
+async def test_invalid_params_print_what_the_server_would_answer(
+    chat: str, method: str, params: str
+) -> None:
+    checked = await run("call", chat, method, params)
+    sent = await run("call", chat, method, params, "--no-validate")
+    assert (checked[0], checked[1], sent[0], sent[1]) == (1, "", 1, "")
+    local, note = checked[2].splitlines()
+    assert json.loads(local)["error"]["code"] == -32602
+    assert local == sent[2].strip(), "the local check differs from the server's answer"
+    assert note.startswith("note: not sent")
+
+
+async def test_invalid_params_are_not_sent_and_valid_ones_are() -> None:
+    """Against a server that records every request: only rpc.discover arrives for bad params."""
+    async with Server(chat_router, port=0) as source:
+        described = json.dumps(await _discover_document(source.url))
+    received: list[str] = []
+
+    async def answer(websocket: ServerConnection) -> None:
+        async for frame in websocket:
+            request = json.loads(frame)
+            received.append(request["method"])
+            result = json.loads(described) if request["method"] == "rpc.discover" else ["ann"]
+            await websocket.send(
+                json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result})
+            )
+
+    async with serve(answer, "127.0.0.1", 0, subprotocols=[Subprotocol(SUBPROTOCOLS[0])]) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}"
+        code, _, _ = await run("call", url, "join", '{"room": "Bad Room", "name": "ann"}')
+        assert (code, received) == (1, ["rpc.discover"])
+        code, out, _ = await run("call", url, "join", '{"room": "lobby", "name": "ann"}')
+        assert (code, json.loads(out)) == (0, ["ann"])
+        assert received == ["rpc.discover", "rpc.discover", "join"]
+
+
+async def _discover_document(url: str) -> object:
+    async with connect(url) as client:
+        return await client.call("rpc.discover")
 
 
 async def test_wsrpc_gen_client_from_a_url_that_authenticates(guarded: str) -> None:

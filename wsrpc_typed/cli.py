@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, NotRequired
 
 import typer
 
@@ -32,14 +32,16 @@ from .errors import (
     ConnectionClosed,
     HandshakeFailed,
     HandshakeRejected,
+    InvalidParams,
     RpcError,
     SourceError,
     WsrpcError,
 )
 from .interceptors import Interceptor, LoggingInterceptor
 from .logs import configure_logging
-from .registry import Router
+from .registry import Router, params_adapter, validate_params
 from .server import Server
+from .stubs import RemoteMethod
 
 __all__ = [
     "DebugOpt",
@@ -457,6 +459,14 @@ def call(
             "rpc.discover says.",
         ),
     ] = None,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate",
+            help="Check params against the server's schema (rpc.discover) before sending; "
+            "invalid params print the -32602 error the server would send.",
+        ),
+    ] = True,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the connection, then for the reply.")
     ] = 30.0,
@@ -464,18 +474,21 @@ def call(
     """Call a method and print its result as JSON; a stream prints one line per item.
 
     Exits 0 on success; 1 if the call fails (an error reply, printed as JSON on
-    stderr, or a one-line connection error); 2 on a usage error such as params
-    that are not JSON; 130 when a stream is interrupted (it is cancelled first).
+    stderr, or a one-line connection error) or its params are invalid (then it
+    is not sent); 2 on a usage error such as params that are not JSON; 130 when a
+    stream is interrupted (it is cancelled first).
     """
     parsed = _parse_params(params)
     headers = request_headers(header, token)
 
     async def run() -> None:
         async with await _open(url, headers, subprotocol.value, timeout) as client:
+            described = await _try_discover(client) if validate or stream is None else None
+            entry = _method_entry(described, method, peer=False) if described else None
+            if validate and described and entry:
+                _check_params(described, method, entry, parsed)
             streaming = stream
             if streaming is None:
-                described = await _try_discover(client)
-                entry = _method_entry(described, method) if described else None
                 streaming = bool(entry and entry.get("x-stream"))
             if streaming:
                 async for item in client.stream(method, parsed):
@@ -583,13 +596,17 @@ def _run_client(run: Callable[[], Any], method: str) -> None:
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except RpcError as exc:
-        error = {"code": exc.code, "message": exc.message}
-        if exc.data is not None:
-            error["data"] = exc.data
-        typer.echo(json.dumps({"error": error}, ensure_ascii=False), err=True)
+        _print_error(exc)
         raise typer.Exit(1) from None
     except (WsrpcError, OSError) as exc:
         _fail(f"calling {method} failed", exc)
+
+
+def _print_error(exc: RpcError) -> None:
+    error = {"code": exc.code, "message": exc.message}
+    if exc.data is not None:
+        error["data"] = exc.data
+    typer.echo(json.dumps({"error": error}, ensure_ascii=False), err=True)
 
 
 async def _discover(client: Client) -> dict[str, Any]:
@@ -611,8 +628,45 @@ async def _try_discover(client: Client) -> dict[str, Any] | None:
     return document
 
 
-def _method_entry(document: dict[str, Any], name: str) -> dict[str, Any] | None:
-    for entry in (*document.get("methods", ()), *document.get("x-peer-methods", ())):
+def _check_params(
+    document: dict[str, Any], method: str, entry: dict[str, Any], params: Any
+) -> None:
+    """Validate ``params`` as the server will, with the types of the generated client.
+
+    Raises:
+        InvalidParams: what the server would answer (it is printed, and nothing is sent).
+    """
+    # The generator turns the schema back into Python types; imported here because
+    # only this command needs it.
+    from codegen.generate import import_client
+
+    try:
+        module = import_client(document)
+    except WsrpcError as exc:  # a schema the generator cannot reproduce
+        typer.echo(f"warning: params not checked ({_one_line(str(exc))})", err=True)
+        return
+    remote = next(
+        value
+        for value in vars(module).values()
+        if isinstance(value, RemoteMethod) and value.name == method
+    )
+    optional = {param["name"] for param in entry.get("params", ()) if not param.get("required")}
+    fields = {
+        name: NotRequired[tp] if name in optional else tp for name, tp in remote.param_types.items()
+    }
+    try:
+        validate_params(method, tuple(fields), params_adapter(method, fields), params)
+    except InvalidParams as exc:
+        _print_error(exc)
+        typer.echo("note: not sent (checked with rpc.discover); --no-validate sends it", err=True)
+        raise typer.Exit(1) from None
+
+
+def _method_entry(
+    document: dict[str, Any], name: str, *, peer: bool = True
+) -> dict[str, Any] | None:
+    peers = document.get("x-peer-methods", ()) if peer else ()
+    for entry in (*document.get("methods", ()), *peers):
         if entry.get("name") == name:
             found: dict[str, Any] = entry
             return found

@@ -38,7 +38,15 @@ from typing_extensions import TypedDict
 from .context import Context
 from .errors import InvalidParams, RegistrationError, RpcError
 
-__all__ = ["Method", "Methods", "Router", "compile_method", "validation_errors"]
+__all__ = [
+    "Method",
+    "Methods",
+    "Router",
+    "compile_method",
+    "params_adapter",
+    "validate_params",
+    "validation_errors",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,6 +105,55 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return kept
 
 
+def params_adapter(name: str, fields: Mapping[str, Any]) -> TypeAdapter[Any]:
+    """The validator of method ``name``'s params dict, as the server builds it.
+
+    ``fields`` maps each param's wire name to its type, ``NotRequired[...]`` for one
+    with a default; names not in it are refused.
+
+    Raises:
+        pydantic.errors.PydanticSchemaGenerationError: a type pydantic cannot validate.
+    """
+    params_td: Any = _typed_dict(f"{name}_params", fields)
+    params_td.__pydantic_config__ = _PARAMS_CONFIG
+    return TypeAdapter(params_td)
+
+
+def validate_params(
+    name: str,
+    param_names: Sequence[str],
+    adapter: TypeAdapter[Any],
+    params: list[Any] | dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Validate raw params (an array by position, an object by name, or none) with
+    ``adapter`` (see :func:`params_adapter`), as the server does before a handler runs.
+
+    Raises:
+        InvalidParams: with every error's location, message and type in ``data``.
+    """
+    if type(params) is list:
+        if len(params) > len(param_names):
+            extra = len(param_names)
+            raise InvalidParams(
+                data=[
+                    {
+                        "loc": [extra],
+                        "msg": f"{_clip(name)} takes at most {extra} positional "
+                        f"params, got {len(params)}",
+                        "type": "unexpected_positional_argument",
+                    }
+                ]
+            )
+        params = dict(zip(param_names, params, strict=False))
+    elif params is None:
+        params = _EMPTY
+    try:
+        kwargs: dict[str, Any] = adapter.validator.validate_python(params)
+    except ValidationError as exc:
+        raise InvalidParams(data=validation_errors(exc)) from None
+    return kwargs
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Method:
     """One registered method, compiled for dispatch and schema generation.
@@ -147,27 +204,7 @@ class Method:
         Raises:
             InvalidParams: with every error's location, message and type in ``data``.
         """
-        if type(params) is list:
-            if len(params) > len(self.param_names):
-                extra = len(self.param_names)
-                raise InvalidParams(
-                    data=[
-                        {
-                            "loc": [extra],
-                            "msg": f"{_clip(self.name)} takes at most {extra} positional "
-                            f"params, got {len(params)}",
-                            "type": "unexpected_positional_argument",
-                        }
-                    ]
-                )
-            params = dict(zip(self.param_names, params, strict=False))
-        elif params is None:
-            params = _EMPTY
-        try:
-            kwargs: dict[str, Any] = self.params_adapter.validator.validate_python(params)
-        except ValidationError as exc:
-            raise InvalidParams(data=validation_errors(exc)) from None
-        return kwargs
+        return validate_params(self.name, self.param_names, self.params_adapter, params)
 
     def dump_result(self, value: Any) -> Any:
         """Serialise a handler's return value through its declared type (JSON-compatible).
@@ -314,10 +351,8 @@ def compile_method(
         raise RegistrationError(
             f"{where}: no return annotation; add one (`-> None` if it returns nothing)"
         )
-    params_td: Any = _typed_dict(f"{name}_params", fields)
-    params_td.__pydantic_config__ = _PARAMS_CONFIG
     try:
-        params_adapter: TypeAdapter[Any] = TypeAdapter(params_td)
+        adapter = params_adapter(name, fields)
     except _SCHEMA_ERRORS as exc:
         raise _params_error(where, {n: hints[n] for n in fields}, exc) from exc
     result_type = hints["return"]
@@ -351,7 +386,7 @@ def compile_method(
         inline=_never_suspends(func) if is_async else not thread and not stream,
         stream=stream,
         param_names=tuple(fields),
-        params_adapter=params_adapter,
+        params_adapter=adapter,
         result_adapter=result_adapter,
         context_param=context_param,
         defaults=defaults,

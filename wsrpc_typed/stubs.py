@@ -91,13 +91,17 @@ class RemoteMethod(Generic[R]):
             one of their codes is raised as that class, its ``data`` validated
             into the class's ``data_model`` when it has one.
 
+    Attributes:
+        name: The method's wire name.
+        param_types: ``params`` as given: each param's wire name and type.
+
     Example::
 
         _ADD: Final = RemoteMethod[int]("add", {"a": int, "b": int}, int)
         total = await _ADD(client, {"a": 1, "b": 2})
     """
 
-    __slots__ = ("_errors", "_params", "_result", "name")
+    __slots__ = ("_errors", "_params", "_result", "name", "param_types")
 
     def __init__(
         self,
@@ -107,6 +111,7 @@ class RemoteMethod(Generic[R]):
         errors: Sequence[type[RpcError]] = (),
     ) -> None:
         self.name = name
+        self.param_types: Mapping[str, Any] = dict(params)
         self._params = {key: _adapter(tp) for key, tp in params.items()}
         self._result = _adapter(result)
         self._errors = {error.code: error for error in errors}
