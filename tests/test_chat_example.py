@@ -136,3 +136,17 @@ async def test_the_example_programs_run_against_each_other() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(server.wait(), UNIT * 2) == 0
+
+
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["default", "sigint-ignored"])
+async def test_the_example_server_stops_on_sigint_however_it_was_started(
+    sigint_ignored: bool,
+) -> None:
+    """Started with SIGINT ignored (a script's background job), it must still stop on it."""
+    proc, url = await start_listening(
+        sys.executable, "-m", "examples.chat.server", "--port", "0", sigint_ignored=sigint_ignored
+    )
+    async with connect(url) as client:
+        assert await ChatClient(client).join(room="lobby", name="ann") == ["ann"]
+    proc.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(proc.wait(), UNIT * 2) == 0

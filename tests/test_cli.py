@@ -142,9 +142,19 @@ async def test_call_rejects_params_that_are_not_an_object_or_array(params: str) 
     assert_one_line_error(out, err, "PARAMS")
 
 
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["default", "sigint-ignored"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-async def test_serve_shuts_down_gracefully_on_signals(sig: signal.Signals) -> None:
-    proc, url = await start_server("examples.primes.service:router", "--port", "0")
+async def test_serve_shuts_down_gracefully_on_signals(
+    sig: signal.Signals, sigint_ignored: bool
+) -> None:
+    proc, url = await start_listening(
+        *WSRPC,
+        "serve",
+        "examples.primes.service:router",
+        "--port",
+        "0",
+        sigint_ignored=sigint_ignored,
+    )
     code, out, _ = await run_cli("call", url, "isPrime", "[5]")
     assert (code, out.strip()) == (0, "true")
     proc.send_signal(sig)

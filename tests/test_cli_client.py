@@ -17,7 +17,7 @@ from websockets.typing import Subprotocol
 from examples.chat.service import router as chat_router
 from tests.conftest import UNIT
 from tests.helpers import cli_app
-from tests.helpers.processes import ROOT
+from tests.helpers.processes import ROOT, ignore_sigint
 from wsrpc_typed import Server, connect
 from wsrpc_typed.dialects.detect import SUBPROTOCOLS
 
@@ -62,9 +62,14 @@ async def test_no_stream_calls_it_as_a_plain_call_and_shows_the_servers_answer(
     assert json.loads(err)["error"]["code"] == -32600
 
 
-async def test_ctrl_c_cancels_the_stream_on_the_wire(guarded: str) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["default", "sigint-ignored"])
+async def test_ctrl_c_cancels_the_stream_on_the_wire(guarded: str, sigint_ignored: bool) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *WSRPC, "call", guarded, "forever", *BEARER, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        *WSRPC,
+        *("call", guarded, "forever", *BEARER),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        preexec_fn=ignore_sigint if sigint_ignored else None,
     )
     assert proc.stdout is not None
     for expected in ("0", "1", "2"):

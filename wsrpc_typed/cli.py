@@ -591,9 +591,31 @@ async def _open(url: str, headers: dict[str, str], subprotocol: str, timeout: fl
 
 
 def _run_client(run: Callable[[], Any], method: str) -> None:
+    interrupted = False
+
+    async def main() -> None:
+        # SIGINT cancels the call (a stream is cancelled on the wire) through a handler of
+        # our own: a process started with SIGINT ignored (a script's background job)
+        # would never see Python's KeyboardInterrupt.
+        task = asyncio.current_task()
+        assert task is not None
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
+        await run()
+
     try:
-        asyncio.run(run())
+        asyncio.run(main())
     except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
         raise typer.Exit(130) from None
     except RpcError as exc:
         _print_error(exc)

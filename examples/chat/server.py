@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 
 from examples.chat.service import ChatMessage, rooms, router
 from wsrpc_typed import Connection, Server
@@ -39,26 +40,39 @@ async def announce(server: Server, text: str) -> int:
 
 
 async def serve(host: str, port: int, announce_every: float | None) -> None:
-    """Serve until cancelled, announcing the time every ``announce_every`` seconds."""
+    """Serve until SIGINT or SIGTERM, announcing the uptime every ``announce_every`` seconds."""
+    # Handlers of our own, not Python's KeyboardInterrupt: a process started with SIGINT
+    # ignored (a background job of a script, nohup) keeps it ignored otherwise, and
+    # `kill -INT` would not stop it.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     async with Server(router, host=host, port=port) as server:
         print(f"chat serving on {server.url}", flush=True)
-        started = asyncio.get_running_loop().time()
-        while announce_every is not None:
-            await asyncio.sleep(announce_every)
-            uptime = asyncio.get_running_loop().time() - started
-            await announce(server, f"the server has been up for {uptime:.0f} s")
-        await asyncio.Future()  # serve until cancelled
+        started = loop.time()
+        while announce_every is not None and not await _wait(stop, announce_every):
+            await announce(server, f"the server has been up for {loop.time() - started:.0f} s")
+        await stop.wait()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 def main() -> None:
-    """Entry point: parse the command line and serve."""
+    """Entry point: parse the command line and serve; SIGINT (Ctrl-C) or SIGTERM closes
+    the server gracefully and exits 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--announce-every", type=float, default=None, metavar="SECONDS")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: close and exit 0
-        asyncio.run(serve(args.host, args.port, args.announce_every))
+    asyncio.run(serve(args.host, args.port, args.announce_every))
 
 
 if __name__ == "__main__":
