@@ -1,4 +1,9 @@
-"""The generator's pipeline: schema document -> ApiSpec -> IR -> source text."""
+"""The generator's pipeline: schema document -> ApiSpec -> API model -> a target's source text.
+
+The API model (:mod:`codegen.model`) is language-neutral; the Python target
+(:mod:`codegen.python`) decides the module's names and lines from it and renders
+them with its jinja2 templates.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from typing import Any
 from wsrpc_typed import __version__
 from wsrpc_typed.schema import ApiSpec, SchemaError, openrpc_document, render_json
 
-from .build import build_module
 from .loaders import spec_from_document
-from .render import render_module
+from .model import api_model
+from .python.build import build_module
+from .python.render import render_module
 
 __all__ = [
     "DEFAULT_CLASS_NAME",
@@ -52,7 +58,7 @@ def generate_client(
 
     Raises:
         wsrpc_typed.schema.SchemaError: the document is not a schema document.
-        codegen.build.CodegenError: the API cannot be generated without a collision or
+        wsrpc_typed.errors.CodegenError: the API cannot be generated without a collision or
             uses a construct the generator cannot reproduce.
     """
     spec = spec_from_document(document)
@@ -60,7 +66,7 @@ def generate_client(
     if handlers_name:
         options.append(("--handlers-name", handlers_name))
     module = build_module(
-        spec,
+        api_model(spec),
         class_name=class_name,
         schema_hash=schema_hash(spec),
         version=__version__,
@@ -80,7 +86,7 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
     Raises:
         wsrpc_typed.schema.SchemaError: the document is not a schema document, or
             declares no peer methods.
-        codegen.build.CodegenError: as :func:`generate_client`.
+        wsrpc_typed.errors.CodegenError: as :func:`generate_client`.
     """
     spec = spec_from_document(document)
     if not spec.peer_methods:
@@ -89,7 +95,7 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
             "@router.peer.method"
         )
     module = build_module(
-        spec,
+        api_model(spec),
         class_name=class_name,
         schema_hash=schema_hash(spec),
         version=__version__,
@@ -106,7 +112,7 @@ def import_client(document: Mapping[str, Any]) -> types.ModuleType:
     method's param types as the generated client declares them.
 
     Raises:
-        wsrpc_typed.schema.SchemaError, codegen.build.CodegenError: as
+        wsrpc_typed.schema.SchemaError, wsrpc_typed.errors.CodegenError: as
             :func:`generate_client`.
     """
     source = generate_client(document)

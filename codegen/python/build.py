@@ -22,27 +22,27 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from wsrpc_typed.schema import ApiSpec, ErrorSpec, MethodSpec, SchemaError
+from wsrpc_typed.schema import SchemaError
 
-from .definitions import CodegenError, DefinitionsBuilder, Namespace, is_enum, is_model, scalar
+from ..model import Api, EnumDef, ErrorDef, MethodDef, Ref, strip
+from .definitions import CodegenError, DefinitionsBuilder, Namespace, scalar
 from .definitions import class_name as definition_class_name
 from .handlers import handlers_protocol, registration
-from .ir import (
+from .parts import (
     ClientClass,
     ClientMethod,
     ErrorClass,
     Module,
 )
-from .pyexpr import LINE_LENGTH, Group, docstring, identifier, layout, py_literal
-from .types import FIELD_KEYS, TypeMapper
+from .source import LINE_LENGTH, Group, docstring, identifier, layout, py_literal
+from .types import TypeMapper
 
 __all__ = ["CodegenError", "MethodParts", "Mode", "build_module", "handlers_class_name"]
 
-_DEFS = "#/$defs/"
 _RUNTIME = (
     "BaseModel",
     "Client",
@@ -97,7 +97,7 @@ class MethodParts:
         doc: The docstring text (description and declared errors), if any.
     """
 
-    spec: MethodSpec
+    spec: MethodDef
     name: str
     params: tuple[str, ...]
     wire_params: tuple[str, ...] | None
@@ -109,39 +109,17 @@ class MethodParts:
     doc: str | None
 
 
-def _reachable(spec: ApiSpec, methods: Iterable[MethodSpec]) -> set[str]:
-    # The definitions the given methods use, directly or through other definitions.
-    found: set[str] = set()
-    todo: list[Any] = []
-    for method in methods:
-        todo += [p.schema for p in method.params] + [method.result]
-        todo += [e.data for e in method.errors if e.data is not None]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, Mapping):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith(_DEFS):
-                key = ref[len(_DEFS) :]
-                if key not in found and key in spec.defs:
-                    found.add(key)
-                    todo.append(spec.defs[key])
-            todo += list(node.values())
-        elif isinstance(node, list):
-            todo += node
-    return found
-
-
 class _Builder(DefinitionsBuilder):
     options: tuple[tuple[str, str], ...] = ()
 
     def __init__(
-        self, spec: ApiSpec, class_name: str, mode: Mode = "client", handlers_name: str = ""
+        self, api: Api, class_name: str, mode: Mode = "client", handlers_name: str = ""
     ) -> None:
-        self.spec = spec
+        self.api = api
         self.mode = mode
-        self.methods = spec.methods if mode == "client" else spec.peer_methods
+        self.methods = api.methods if mode == "client" else api.peer_methods
         # The peer methods the client implements (handlers Protocol, registration helper).
-        self.peers = spec.peer_methods if mode == "client" else ()
+        self.peers = api.peer_methods if mode == "client" else ()
         self.handlers_name = handlers_name or handlers_class_name(class_name)
         api_names = {"--class-name": class_name}
         if self.peers:
@@ -161,19 +139,15 @@ class _Builder(DefinitionsBuilder):
         if self.peers:
             reserved |= {self.handlers_name, REGISTER}
         self.namespace = Namespace(reserved)
-        self.names: dict[str, str] = {}
-        aliases: dict[str, Mapping[str, Any]] = {}
         used = (
-            set(spec.defs) if mode == "client" else _reachable(spec, self.methods)
+            set(api.definitions) if mode == "client" else api.reachable(self.methods)
         )  # a peer stub carries only the definitions its methods use
-        for key, schema in sorted(spec.defs.items()):
-            if key not in used and (is_enum(schema) or is_model(schema)):
-                continue
-            if is_enum(schema) or is_model(schema):
-                self.names[key] = self.namespace.claim(definition_class_name(key))
-            else:
-                aliases[key] = schema
-        self.types = TypeMapper(self.names, aliases)
+        self.names: dict[str, str] = {
+            key: self.namespace.claim(definition_class_name(key))
+            for key in api.definitions
+            if key in used
+        }
+        self.types = TypeMapper(self.names)
         self.errors = {
             e.name: e for m in (*self.methods, *self.peers) for e in m.errors
         }  # unique by name (the schema names errors by class)
@@ -181,16 +155,8 @@ class _Builder(DefinitionsBuilder):
 
     # -- errors -------------------------------------------------------------------
 
-    def error_class(self, error: ErrorSpec) -> ErrorClass:
-        data_model = None
-        if error.data is not None:
-            ref = error.data.get("$ref")
-            key = ref[len(_DEFS) :] if isinstance(ref, str) and ref.startswith(_DEFS) else None
-            if key is None or key not in self.names or not is_model(self.spec.defs[key]):
-                raise CodegenError(
-                    f"error {error.name!r}: its data must be a model ($ref to an object in $defs)"
-                )
-            data_model = self.names[key]
+    def error_class(self, error: ErrorDef) -> ErrorClass:
+        data_model = None if error.data is None else self.names[error.data]
         self.types.imports.add("stubs.RpcError")
         return ErrorClass(
             name=self.error_names[error.name],
@@ -204,7 +170,7 @@ class _Builder(DefinitionsBuilder):
 
     # -- methods ------------------------------------------------------------------
 
-    def parts(self, method: MethodSpec, used: dict[str, str], summary: str) -> MethodParts:
+    def parts(self, method: MethodDef, used: dict[str, str], summary: str) -> MethodParts:
         """Names, types and defaults of ``method``'s signature (``used``: Python method names;
         ``summary``: the docstring's first line when the method has no description)."""
         name = identifier(method.name, reserved=frozenset({"_connection"}))
@@ -230,17 +196,16 @@ class _Builder(DefinitionsBuilder):
                     f"to the Python name {attr!r}"
                 )
             taken[attr] = param.name
-            type_schema = {k: v for k, v in param.schema.items() if k not in FIELD_KEYS}
-            annotation = self.types.expr(type_schema)
-            if "default" in param.schema and not param.required:
-                default = param.schema["default"]
-                if not scalar(default) and "$ref" not in param.schema:
+            annotation = self.types.expr(param.type)
+            if param.has_default and not param.required:
+                default = param.default
+                if not scalar(default) and not isinstance(strip(param.type), Ref):
                     raise CodegenError(
                         f"method {method.name!r}, param {param.name!r}: its default "
                         f"{default!r} is not a scalar; generated signatures support None, "
                         "bool, number, string and enum defaults"
                     )
-                tail = f": {annotation} = {self._value(default, param.schema)}"
+                tail = f": {annotation} = {self._value(default, param.type)}"
             elif not param.required:
                 raise CodegenError(
                     f"method {method.name!r}, param {param.name!r}: optional without a default"
@@ -363,13 +328,13 @@ class _Builder(DefinitionsBuilder):
 
     def module(self, schema_hash: str, version: str) -> Module:
         enums, models = [], []
-        for key, schema in sorted(self.spec.defs.items()):
+        for key, definition in self.api.definitions.items():
             if key not in self.names:
                 continue
-            if is_enum(schema):
-                enums.append(self.enum_class(key, schema))
+            if isinstance(definition, EnumDef):
+                enums.append(self.enum_class(definition))
             else:
-                models.append(self.model_class(key, schema))
+                models.append(self.model_class(definition))
         self.used: dict[str, str] = {}
         where = "the server" if self.mode == "client" else "a client"
         all_parts = [
@@ -381,7 +346,7 @@ class _Builder(DefinitionsBuilder):
             self.parts(m, {}, f"Handle ``{m.name}`` from the server.") for m in self.peers
         ]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
-        spec = self.spec
+        spec = self.api
         about = f"{spec.description}\n\n" if spec.description else ""
         if self.mode == "client":
             self.types.imports.add("stubs.Client")
@@ -476,7 +441,7 @@ def _regenerate(command: str, options: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def build_module(
-    spec: ApiSpec,
+    api: Api,
     *,
     class_name: str,
     schema_hash: str,
@@ -485,11 +450,11 @@ def build_module(
     handlers_name: str = "",
     options: Sequence[tuple[str, str]] = (),
 ) -> Module:
-    """Decide the whole client module (or, with ``mode="peer"``, peer stub) for ``spec``.
+    """Decide the whole client module (or, with ``mode="peer"``, peer stub) for ``api``.
 
     Args:
         handlers_name: The handlers Protocol's name (default: from ``class_name``,
-            see :func:`handlers_class_name`); only used when ``spec`` has peer methods.
+            see :func:`handlers_class_name`); only used when ``api`` has peer methods.
         options: The command-line options that give this module (``--class-name``...),
             written in the header's command.
 
@@ -498,7 +463,7 @@ def build_module(
             uses a construct the generator cannot reproduce.
     """
     try:
-        builder = _Builder(spec, class_name, mode, handlers_name)
+        builder = _Builder(api, class_name, mode, handlers_name)
         builder.options = tuple(options)
         return builder.module(schema_hash, version)
     except CodegenError:

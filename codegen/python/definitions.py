@@ -1,6 +1,6 @@
-"""Stage 2, definitions: enums and pydantic models reproduced from ``$defs``, and defaults.
+"""Enums and pydantic models of the API model's definitions, and default values.
 
-Part of :mod:`codegen.build` (whose rules apply): :class:`DefinitionsBuilder` is the
+Part of :mod:`codegen.python.build` (whose rules apply): :class:`DefinitionsBuilder` is the
 base of its builder, holding what concerns definitions and default values.
 """
 
@@ -9,29 +9,40 @@ from __future__ import annotations
 import base64
 import keyword
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from wsrpc_typed.errors import CodegenError
-from wsrpc_typed.schema import ApiSpec
 
-from .ir import EnumClass, EnumMember, ModelClass, ModelField
-from .pyexpr import Group, bytes_literal, docstring, identifier, layout, py_literal
-from .types import FIELD_KEYS, TypeMapper
+from ..model import (
+    Api,
+    Constrained,
+    EnumDef,
+    FieldDef,
+    ListOf,
+    MapOf,
+    ObjectDef,
+    Ref,
+    Scalar,
+    TupleOf,
+    TypeNode,
+    UnionOf,
+    strip,
+)
+from .parts import EnumClass, EnumMember, ModelClass, ModelField
+from .source import Group, bytes_literal, docstring, identifier, layout, py_literal
+from .types import TypeMapper
 
 __all__ = [
     "CodegenError",
     "DefinitionsBuilder",
     "Namespace",
     "class_name",
-    "is_enum",
-    "is_model",
     "scalar",
 ]
 
-_DEFS = "#/$defs/"
 _MODEL_ATTRIBUTES = frozenset(dir(BaseModel))
 
 
@@ -60,22 +71,10 @@ class Namespace:
         return candidate
 
 
-def is_enum(schema: Mapping[str, Any]) -> bool:
-    """Whether a definition becomes an ``enum.Enum``."""
-    return "enum" in schema and "properties" not in schema
-
-
-def is_model(schema: Mapping[str, Any]) -> bool:
-    """Whether a definition becomes a pydantic model."""
-    return schema.get("type") == "object" and (
-        "properties" in schema or schema.get("additionalProperties") is not True
-    )
-
-
 def _usable_names(names: Any, count: int) -> bool:
     # Declared member names are kept when they are distinct public identifiers, one a value.
     return (
-        isinstance(names, list)
+        isinstance(names, tuple)
         and len(names) == count
         and all(
             isinstance(n, str)
@@ -107,19 +106,19 @@ class DefinitionsBuilder:
     """Enum and model classes, and default values, of a module being built.
 
     Attributes:
-        spec: The API.
+        api: The API.
         names: The Python class name of each definition that becomes a class.
-        types: Turns schemas into type expressions and collects their imports.
+        types: Turns type trees into type expressions and collects their imports.
     """
 
-    spec: ApiSpec
+    api: Api
     names: dict[str, str]
     types: TypeMapper
 
-    def enum_class(self, key: str, schema: Mapping[str, Any]) -> EnumClass:
+    def enum_class(self, enum: EnumDef) -> EnumClass:
         members, used = [], set()
-        values = list(schema["enum"])
-        declared = schema.get("x-enum-varnames")
+        values = list(enum.values)
+        declared = enum.names
         if not _usable_names(declared, len(values)):
             declared = None
         for index, value in enumerate(values):
@@ -132,47 +131,38 @@ class DefinitionsBuilder:
             members.append(EnumMember(candidate, py_literal(value)))
         self.types.imports.add("enum")
         base = "enum.Enum"
-        mixin = schema.get("x-enum-mixin")
-        if mixin == "str" and all(isinstance(v, str) for v in values):
+        if enum.mixin == "str" and all(isinstance(v, str) for v in values):
             base = "enum.StrEnum"
-        elif mixin == "int" and all(type(v) is int for v in values):
+        elif enum.mixin == "int" and all(type(v) is int for v in values):
             base = "enum.IntEnum"
         return EnumClass(
-            self.names[key], self._doc(schema.get("description"), "    "), tuple(members), base
+            self.names[enum.key], self._doc(enum.description, "    "), tuple(members), base
         )
 
-    def model_class(self, key: str, schema: Mapping[str, Any]) -> ModelClass:
-        name = self.names[key]
+    def model_class(self, model: ObjectDef) -> ModelClass:
+        name = self.names[model.key]
         config: list[str] = []
-        if schema.get("title", name) != name:
-            config.append(f"title={py_literal(schema['title'])}")
-        extra = schema.get("additionalProperties")
-        if extra is False:
-            config.append('extra="forbid"')
-        elif extra is True and "properties" in schema:
-            config.append('extra="allow"')
-        elif isinstance(extra, Mapping):
-            raise CodegenError(
-                f"definition {key!r}: typed additionalProperties on a model is not supported"
-            )
+        if (name if model.title is None else model.title) != name:
+            config.append(f"title={py_literal(model.title)}")
+        if model.extra != "ignore":
+            config.append(f'extra="{model.extra}"')
         fields, aliased = [], False
-        required = set(schema.get("required", ()))
         taken: dict[str, str] = {}
-        for prop, sub in schema.get("properties", {}).items():
-            attr = identifier(prop, reserved=_MODEL_ATTRIBUTES)
+        for field in model.fields:
+            attr = identifier(field.name, reserved=_MODEL_ATTRIBUTES)
             if attr.startswith("_") or attr.startswith("model_"):
                 attr = "field" + attr if attr.startswith("_") else "field_" + attr
             if attr in taken:
                 raise CodegenError(
-                    f"definition {key!r}: properties {taken[attr]!r} and {prop!r} both map to "
-                    f"the Python name {attr!r}"
+                    f"definition {model.key!r}: properties {taken[attr]!r} and {field.name!r} "
+                    f"both map to the Python name {attr!r}"
                 )
-            taken[attr] = prop
-            aliased = aliased or attr != prop
-            fields.append(self.model_field(key, attr, prop, sub, prop in required))
+            taken[attr] = field.name
+            aliased = aliased or attr != field.name
+            fields.append(self.model_field(model.key, attr, field))
         if aliased:
             config.append("populate_by_name=True")
-        if any(_is_base64(sub) for sub in schema.get("properties", {}).values()):
+        if any(_is_base64(field.type) for field in model.fields):
             config += ['ser_json_bytes="base64"', 'val_json_bytes="base64"']
         config_lines: tuple[str, ...] = ()
         if config:
@@ -181,69 +171,67 @@ class DefinitionsBuilder:
                 layout(Group("model_config = ConfigDict", "(", tuple(config), ")"), "    ")
             )
         self.types.imports.add("stubs.BaseModel")
-        return ModelClass(
-            name, self._doc(schema.get("description"), "    "), config_lines, tuple(fields)
-        )
+        return ModelClass(name, self._doc(model.description, "    "), config_lines, tuple(fields))
 
-    def model_field(
-        self, key: str, attr: str, prop: str, schema: Mapping[str, Any], required: bool
-    ) -> ModelField:
-        annotation = self.types.expr({k: v for k, v in schema.items() if k not in FIELD_KEYS})
+    def model_field(self, key: str, attr: str, field: FieldDef) -> ModelField:
+        annotation = self.types.expr(field.type)
         kwargs: list[str] = []
-        has_default = "default" in schema and not required
-        if not required and not has_default:
+        has_default = field.has_default and not field.required
+        if not field.required and not has_default:
             # The server fills it from a default_factory, which the schema cannot hold:
             # the client's field is optional too, with the empty value of its type.
-            kwargs.append(f"default_factory={self._factory(key, prop, schema)}")
+            kwargs.append(f"default_factory={self._factory(key, field)}")
         if has_default:
-            kwargs.append(f"default={self._value(schema['default'], schema)}")
-            if _needs_validation(schema["default"], schema):
+            kwargs.append(f"default={self._value(field.default, field.type)}")
+            if _needs_validation(field.default, field.type):
                 kwargs.append("validate_default=True")
-        if attr != prop:
-            kwargs.append(f"alias={py_literal(prop)}")
-        title = schema.get("title")
-        default_title = prop.title().replace("_", " ")
-        if title is not None and (title != default_title or attr != prop):
-            kwargs.append(f"title={py_literal(title)}")
+        if attr != field.name:
+            kwargs.append(f"alias={py_literal(field.name)}")
+        default_title = field.name.title().replace("_", " ")
+        if field.title is not None and (field.title != default_title or attr != field.name):
+            kwargs.append(f"title={py_literal(field.title)}")
         for meta in ("description", "deprecated", "examples"):
-            if meta in schema:
-                kwargs.append(f"{meta}={py_literal(schema[meta])}")
+            value = getattr(field, meta)
+            if value is not None:
+                kwargs.append(f"{meta}={py_literal(value)}")
         head = f"{attr}: {annotation}"
-        if has_default and len(kwargs) == 1 and scalar(schema["default"]):
-            return ModelField((f"    {head} = {self._value(schema['default'], schema)}",))
+        if has_default and len(kwargs) == 1 and scalar(field.default):
+            return ModelField((f"    {head} = {self._value(field.default, field.type)}",))
         if not kwargs:
             return ModelField((f"    {head}",))
         self.types.imports.add("stubs.Field")
         return ModelField(tuple(layout(Group(f"{head} = Field", "(", tuple(kwargs), ")"), "    ")))
 
-    def _factory(self, key: str, prop: str, schema: Mapping[str, Any]) -> str:
+    def _factory(self, key: str, field: FieldDef) -> str:
         """A factory of an empty value of the field's type, for an optional field without a
         default (the server's ``default_factory``)."""
-        branches = schema.get("anyOf", schema.get("oneOf", [schema]))
-        if any(isinstance(b, Mapping) and b.get("type") == "null" for b in branches):
+        node = field.type
+        plain = not isinstance(node, Constrained) or "format" not in dict(node.extra)
+        node = strip(node)
+        options = node.options if isinstance(node, UnionOf) else (node,)
+        if any(strip(o) == Scalar("null") for o in options):
             return "lambda: None"
-        kind = schema.get("type")
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEFS) and ref[len(_DEFS) :] in self.names:
-            target = self.spec.defs[ref[len(_DEFS) :]]
-            if is_model(target) and not target.get("required"):
-                return self.names[ref[len(_DEFS) :]]
-        elif kind == "array" and "prefixItems" not in schema:
-            return "set" if schema.get("uniqueItems") else "list"
-        elif kind == "object" and "properties" not in schema:
+        if isinstance(node, Ref):
+            target = self.api.definitions[node.key]
+            if isinstance(target, ObjectDef) and not target.required:
+                return self.names[node.key]
+        elif isinstance(node, ListOf):
+            return "set" if node.unique else "list"
+        elif isinstance(node, MapOf):
             return "dict"
-        elif kind in _EMPTY and "format" not in schema and "enum" not in schema:
-            return _EMPTY[kind]
+        elif isinstance(node, Scalar) and node.format is None and node.kind in _EMPTY and plain:
+            return _EMPTY[node.kind]
         raise CodegenError(
-            f"definition {key!r}, field {prop!r}: optional without a default (a "
+            f"definition {key!r}, field {field.name!r}: optional without a default (a "
             "default_factory on the server) and no empty value of its type to give it; "
             "declare a default"
         )
 
-    def _value(self, value: Any, schema: Mapping[str, Any]) -> str:
+    def _value(self, value: Any, node: TypeNode) -> str:
         """A default as Python source: enum members by name, typed strings (bytes, decimals,
         dates, UUIDs) as values of their type, other JSON values as literals."""
-        fmt = schema.get("format")
+        node = strip(node)
+        fmt = node.format if isinstance(node, Scalar) else None
         if isinstance(value, str) and fmt in _TYPED_STRINGS:
             if fmt == "base64url":
                 return bytes_literal(base64.urlsafe_b64decode(value.encode()))
@@ -252,12 +240,11 @@ class DefinitionsBuilder:
             module, constructor = _TYPED_STRINGS[fmt]
             self.types.imports.add(module)
             return f"{constructor}({py_literal(value)})"
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEFS):
-            target = self.spec.defs.get(ref[len(_DEFS) :], {})
-            if is_enum(target) and value in target["enum"]:
-                enum_ir = self.enum_class(ref[len(_DEFS) :], target)
-                member = enum_ir.members[list(target["enum"]).index(value)]
+        if isinstance(node, Ref):
+            target = self.api.definitions[node.key]
+            if isinstance(target, EnumDef) and value in target.values:
+                enum_ir = self.enum_class(target)
+                member = enum_ir.members[list(target.values).index(value)]
                 return f"{enum_ir.name}.{member.name}"
         return py_literal(value)
 
@@ -283,16 +270,22 @@ def scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
-def _needs_validation(value: Any, schema: Mapping[str, Any]) -> bool:
+def _needs_validation(value: Any, node: TypeNode) -> bool:
     # A JSON object or array default of a model-typed field: validate it into the model.
-    return not scalar(value) and "$ref" in schema
+    return not scalar(value) and isinstance(strip(node), Ref)
 
 
-def _is_base64(schema: Any) -> bool:
-    if isinstance(schema, Mapping):
-        if schema.get("format") == "base64url":
-            return True
-        return any(_is_base64(v) for k, v in schema.items() if k not in FIELD_KEYS)
-    if isinstance(schema, list):
-        return any(_is_base64(v) for v in schema)
+def _is_base64(node: TypeNode) -> bool:
+    if isinstance(node, Scalar):
+        return node.format == "base64url"
+    if isinstance(node, Constrained):
+        return _is_base64(node.base)
+    if isinstance(node, ListOf):
+        return _is_base64(node.item)
+    if isinstance(node, MapOf):
+        return _is_base64(node.value)
+    if isinstance(node, TupleOf):
+        return any(_is_base64(item) for item in node.items)
+    if isinstance(node, UnionOf):
+        return any(_is_base64(option) for option in node.options)
     return False

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsrpc_typed.schema import ApiSpec, SchemaError
+from wsrpc_typed.schema import SchemaError
 
-from .ir import HandlerMethod, HandlersProtocol, Registration
-from .pyexpr import Group, docstring, layout, py_literal
+from ..model import Api
+from .parts import HandlerMethod, HandlersProtocol, Registration
+from .source import Group, docstring, layout, py_literal
 
 if TYPE_CHECKING:
     from .build import MethodParts
@@ -30,7 +31,7 @@ def _returns(parts: MethodParts) -> str:
     return f"AsyncIterator[{parts.result}]" if parts.spec.stream else parts.result
 
 
-def handlers_protocol(name: str, peers: Sequence[MethodParts], spec: ApiSpec) -> HandlersProtocol:
+def handlers_protocol(name: str, peers: Sequence[MethodParts], api: Api) -> HandlersProtocol:
     """The Protocol a client implements: one method per peer method.
 
     A streaming method is a plain ``def`` returning ``AsyncIterator[Item]``,
@@ -48,7 +49,7 @@ def handlers_protocol(name: str, peers: Sequence[MethodParts], spec: ApiSpec) ->
     return HandlersProtocol(
         name=name,
         docstring=docstring(
-            f"The methods the server of {spec.title} (version {spec.version}) calls on its "
+            f"The methods the server of {api.title} (version {api.version}) calls on its "
             "clients.\n\n"
             "Implement them in a class (no need to inherit from this one) and register an "
             "instance\nwith ``register_handlers(router, handlers)`` before "

@@ -12,12 +12,12 @@ import jinja2
 
 from wsrpc_typed.errors import RenderError
 
-from .ir import Module
+from .parts import Module
 
 __all__ = ["RenderError", "render_module"]
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("codegen", "templates"),
+    loader=jinja2.PackageLoader("codegen.python", "templates"),
     autoescape=False,  # Python source, not HTML
     trim_blocks=True,
     lstrip_blocks=True,

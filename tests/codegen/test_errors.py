@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import codegen
 from codegen.cli import app
-from codegen.pyexpr import py_literal
-from codegen.render import render_module
+from codegen.python.render import render_module
+from codegen.python.source import py_literal
 from wsrpc_typed.errors import (
     CodegenError,
     RenderError,

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from codegen.build import CodegenError
 from codegen.cli import app
 from codegen.loaders import spec_from_document
 from tests.codegen import bank, peers
 from tests.conftest import UNIT
 from wsrpc_typed import Context, InvalidParams, Router, Server, connect
+from wsrpc_typed.errors import CodegenError
 from wsrpc_typed.schema import api_spec, jsonschema_document, openrpc_document, render_json
 
 from .helpers import client_source, import_source, peer_source
