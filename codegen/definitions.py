@@ -1,6 +1,6 @@
 """Stage 2, definitions: enums and pydantic models reproduced from ``$defs``, and defaults.
 
-Part of :mod:`codegen.build` (whose rules apply): :class:`DefinitionsBuilder` is the
+Part of :mod:`wsrpc_gen.build` (whose rules apply): :class:`DefinitionsBuilder` is the
 base of its builder, holding what concerns definitions and default values.
 """
 

@@ -52,7 +52,7 @@ def generate_client(
 
     Raises:
         wsrpc_typed.schema.SchemaError: the document is not a schema document.
-        codegen.build.CodegenError: the API cannot be generated without a collision or
+        wsrpc_gen.build.CodegenError: the API cannot be generated without a collision or
             uses a construct the generator cannot reproduce.
     """
     spec = spec_from_document(document)
@@ -80,7 +80,7 @@ def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER
     Raises:
         wsrpc_typed.schema.SchemaError: the document is not a schema document, or
             declares no peer methods.
-        codegen.build.CodegenError: as :func:`generate_client`.
+        wsrpc_gen.build.CodegenError: as :func:`generate_client`.
     """
     spec = spec_from_document(document)
     if not spec.peer_methods:
@@ -106,7 +106,7 @@ def import_client(document: Mapping[str, Any]) -> types.ModuleType:
     method's param types as the generated client declares them.
 
     Raises:
-        wsrpc_typed.schema.SchemaError, codegen.build.CodegenError: as
+        wsrpc_typed.schema.SchemaError, wsrpc_gen.build.CodegenError: as
             :func:`generate_client`.
     """
     source = generate_client(document)
