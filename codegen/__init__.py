@@ -1,10 +1,11 @@
 """``wsrpc-gen``: code generation from wsrpc-typed schema documents.
 
-Stages: :mod:`codegen.loaders` reads a schema document (from a router, a file or
-a live server) into an :class:`~wsrpc_typed.schema.ApiSpec`; :mod:`codegen.build`
-decides the client module (or the server-side peer stub) as an immutable IR (:mod:`codegen.ir`);
-:mod:`codegen.render` renders it with the jinja2 templates and checks that it
-parses. :mod:`codegen.diff` compares two schema documents.
+Stages: :mod:`wsrpc_gen.loaders` reads a schema document (from a router, a file or
+a live server) into an :class:`~wsrpc_typed.schema.ApiSpec`; :mod:`wsrpc_gen.model`
+turns it into the language-neutral API model (definitions, methods, type trees,
+JSON defaults); a target, :mod:`wsrpc_gen.python`, decides its module from the
+model and renders it with its jinja2 templates. :mod:`wsrpc_gen.diff` compares two
+schema documents.
 
 Library calls raise :class:`~wsrpc_typed.errors.SchemaError` or a subclass
 (:class:`SourceError`, :class:`CodegenError`, :class:`RenderError`), all part of

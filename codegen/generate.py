@@ -1,7 +1,7 @@
 """The generator's pipeline: schema document -> ApiSpec -> API model -> a target's source text.
 
-The API model (:mod:`codegen.model`) is language-neutral; the Python target
-(:mod:`codegen.python`) decides the module's names and lines from it and renders
+The API model (:mod:`wsrpc_gen.model`) is language-neutral; the Python target
+(:mod:`wsrpc_gen.python`) decides the module's names and lines from it and renders
 them with its jinja2 templates.
 """
 

@@ -4,7 +4,7 @@
 already parsed) once, into plain data: definitions (enums and object types),
 methods and peer methods with their params, results, stream flags and errors,
 and each type as a tree of :data:`TypeNode`. The tree holds no target's syntax:
-a target (:mod:`codegen.python`) maps each node to its own type expressions and
+a target (:mod:`wsrpc_gen.python`) maps each node to its own type expressions and
 names, and writes them with its templates.
 
 Definitions that are not classes (aliases) are inlined where they are used, so

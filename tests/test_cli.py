@@ -77,7 +77,8 @@ async def test_call_prints_error_and_exits_1(
     served: tuple[asyncio.subprocess.Process, str],
 ) -> None:
     _, url = served
-    code, out, err = await run_cli("call", url, "computePrimes", '{"n": -5}')
+    # --no-validate: the server's answer (the check before sending is test_cli_client's).
+    code, out, err = await run_cli("call", url, "computePrimes", '{"n": -5}', "--no-validate")
     assert code == 1 and out == ""
     error = json.loads(err)["error"]
     assert error["code"] == -32602 and error["data"][0]["loc"] == ["n"]

@@ -191,7 +191,7 @@ async def _discover_document(url: str) -> object:
 
 
 async def test_wsrpc_gen_client_from_a_url_that_authenticates(guarded: str) -> None:
-    gen = ("-m", "codegen.cli", "client")
+    gen = ("-m", "wsrpc_gen.cli", "client")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *gen,
@@ -237,7 +237,7 @@ async def test_wsrpc_gen_usage_errors_are_one_line_and_exit_2(
     args: list[str], fragment: str
 ) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "codegen.cli", *args),
+        *(sys.executable, "-m", "wsrpc_gen.cli", *args),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -10,7 +10,7 @@ import trustme
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
-from codegen.loaders import spec_from_document
+from wsrpc_gen.loaders import spec_from_document
 from wsrpc_typed import (
     Context,
     Forbidden,

@@ -660,7 +660,7 @@ def _check_params(
     """
     # The generator turns the schema back into Python types; imported here because
     # only this command needs it.
-    from codegen.generate import import_client
+    from wsrpc_gen.generate import import_client
 
     try:
         module = import_client(document)

@@ -4,7 +4,7 @@ Rules of this module:
 
 * A router is first described as an :class:`ApiSpec` (methods, params, results,
   declared errors, shared definitions); both documents are renderings of it,
-  and both can be read back into the same :class:`ApiSpec` (``codegen`` does),
+  and both can be read back into the same :class:`ApiSpec` (``wsrpc_gen`` does),
   so the document is the contract whatever its format.
 * Every type comes from pydantic's own JSON Schema generator, run once over
   every params, result and error data type of the router, so models shared by

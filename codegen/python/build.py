@@ -13,7 +13,7 @@ Rules of this module:
 * Output depends on the spec only: everything is visited in sorted order.
 * One builder, two kinds of module: the client (the server's methods, plus the
   handlers Protocol and registration helper of the peer methods when the
-  document declares any, see :mod:`codegen.handlers`) and the peer stub (the
+  document declares any, see :mod:`wsrpc_gen.python.handlers`) and the peer stub (the
   peer methods, called through a server-side ``Connection``).
 """
 

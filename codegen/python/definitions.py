@@ -1,6 +1,6 @@
 """Enums and pydantic models of the API model's definitions, and default values.
 
-Part of :mod:`codegen.python.build` (whose rules apply): :class:`DefinitionsBuilder` is the
+Part of :mod:`wsrpc_gen.python.build` (whose rules apply): :class:`DefinitionsBuilder` is the
 base of its builder, holding what concerns definitions and default values.
 """
 

@@ -1,7 +1,7 @@
 """Stage 2's output: the immutable intermediate representation of a generated module.
 
 Every name, type expression, import, default and line break of the generated
-module is decided when the IR is built (:mod:`codegen.build`); the templates
+module is decided when the IR is built (:mod:`wsrpc_gen.python.build`); the templates
 only place these strings. The IR holds source text, never schema.
 """
 

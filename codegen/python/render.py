@@ -1,7 +1,7 @@
 """Stage 3: render the IR with jinja2 templates, then check that the result parses.
 
 The templates hold no logic beyond loops over the IR and tests of presence;
-every string they place was decided by :mod:`codegen.build`.
+every string they place was decided by :mod:`wsrpc_gen.python.build`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .parts import Module
 __all__ = ["RenderError", "render_module"]
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("codegen.python", "templates"),
+    loader=jinja2.PackageLoader("wsrpc_gen.python", "templates"),
     autoescape=False,  # Python source, not HTML
     trim_blocks=True,
     lstrip_blocks=True,

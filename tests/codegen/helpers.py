@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from codegen.generate import generate_client, generate_peer
+from wsrpc_gen.generate import generate_client, generate_peer
 from wsrpc_typed import Router
 from wsrpc_typed.schema import openrpc_document, render_json
 

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel, Field
 from typer.testing import CliRunner
 
-from codegen.cli import app
-from codegen.diff import Change, diff_specs
+from wsrpc_gen.cli import app
+from wsrpc_gen.diff import Change, diff_specs
 from wsrpc_typed import Router, RpcError
 from wsrpc_typed.schema import api_spec, openrpc_document, render_json
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import codegen
-from codegen.cli import app
-from codegen.python.render import render_module
-from codegen.python.source import py_literal
+import wsrpc_gen
+from wsrpc_gen.cli import app
+from wsrpc_gen.python.render import render_module
+from wsrpc_gen.python.source import py_literal
 from wsrpc_typed.errors import (
     CodegenError,
     RenderError,
@@ -31,7 +31,7 @@ def test_the_tree() -> None:
     assert issubclass(RenderError, CodegenError)
     assert issubclass(SchemaError, WsrpcError) and issubclass(SchemaError, ValueError)
     # The generator's names are the tree's classes, not copies.
-    assert codegen.CodegenError is CodegenError and codegen.RenderError is RenderError
+    assert wsrpc_gen.CodegenError is CodegenError and wsrpc_gen.RenderError is RenderError
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_the_tree() -> None:
 )
 def test_bad_sources_raise_source_errors(source: str, match: str) -> None:
     with pytest.raises(SourceError, match=match):
-        codegen.document_from_source(source)
+        wsrpc_gen.document_from_source(source)
 
 
 def test_a_module_that_fails_to_import_is_a_source_error(
@@ -54,16 +54,16 @@ def test_a_module_that_fails_to_import_is_a_source_error(
     (tmp_path / "broken_api_mod.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SourceError, match=r"RuntimeError: boom"):
-        codegen.load_spec("broken_api_mod:router")
+        wsrpc_gen.load_spec("broken_api_mod:router")
 
 
 def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot read"):
-        codegen.load_spec(str(tmp_path / "missing.json"))
+        wsrpc_gen.load_spec(str(tmp_path / "missing.json"))
 
 
 def _document_with_default(value: Any) -> dict[str, Any]:
-    document = codegen.document_from_source(BANK)
+    document = wsrpc_gen.document_from_source(BANK)
     method = document["methods"][0]
     method["params"] = [{"name": "x", "required": False, "schema": {"type": "number"}}]
     method["params"][0]["schema"]["default"] = value
@@ -73,12 +73,12 @@ def _document_with_default(value: Any) -> dict[str, Any]:
 def test_a_non_json_value_is_a_schema_error(tmp_path: Path) -> None:
     document = _document_with_default(float("nan"))
     with pytest.raises(SchemaError, match="not JSON"):
-        codegen.generate_client(document)
+        wsrpc_gen.generate_client(document)
     # Python's json reads NaN; a schema file holding it is not a JSON document.
     path = tmp_path / "nan.json"
     path.write_text(json.dumps(document))
     with pytest.raises(SchemaError, match="NaN is not a JSON value"):
-        codegen.load_spec(str(path))
+        wsrpc_gen.load_spec(str(path))
 
 
 def test_a_non_json_default_is_a_codegen_error() -> None:

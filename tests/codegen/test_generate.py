@@ -16,10 +16,10 @@ import pytest
 from pydantic import BaseModel, Field, TypeAdapter
 from typer.testing import CliRunner
 
-from codegen.cli import app
-from codegen.generate import generate_client
-from codegen.loaders import spec_from_document
 from tests.codegen import bank
+from wsrpc_gen.cli import app
+from wsrpc_gen.generate import generate_client
+from wsrpc_gen.loaders import spec_from_document
 from wsrpc_typed import Router, Server, connect
 from wsrpc_typed.errors import CodegenError, RegistrationError
 from wsrpc_typed.schema import (

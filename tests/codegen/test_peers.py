@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from codegen.cli import app
-from codegen.loaders import spec_from_document
 from tests.codegen import bank, peers
 from tests.conftest import UNIT
+from wsrpc_gen.cli import app
+from wsrpc_gen.loaders import spec_from_document
 from wsrpc_typed import Context, InvalidParams, Router, Server, connect
 from wsrpc_typed.errors import CodegenError
 from wsrpc_typed.schema import api_spec, jsonschema_document, openrpc_document, render_json
@@ -150,7 +150,7 @@ def test_a_peer_param_that_is_not_a_python_name_is_rejected() -> None:
     router = peers.build_router()
     doc = json.loads(render_json(openrpc_document(router)))
     doc["x-peer-methods"][3]["params"][0]["name"] = "the note"
-    from codegen.generate import generate_client
+    from wsrpc_gen.generate import generate_client
 
     with pytest.raises(CodegenError, match=r"peer method 'tell': a param name \('the note'"):
         generate_client(doc, class_name="C")

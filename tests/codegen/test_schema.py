@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from codegen.loaders import spec_from_document
 from tests.codegen import bank, peers
 from tests.helpers import apps
+from wsrpc_gen.loaders import spec_from_document
 from wsrpc_typed import Router, RpcError, Server, connect
 from wsrpc_typed.schema import (
     SchemaError,
