@@ -342,3 +342,19 @@ def test_asyncapi_module_imports_neither_asyncio_nor_websockets() -> None:
         if isinstance(node, ast.ImportFrom) and node.level == 0
     }
     assert not imported & {"asyncio", "websockets"}
+
+
+def test_docstrings_deprecation_and_scopes_are_described() -> None:
+    router = Router(description="A bank.")
+
+    @router.method(deprecated=True, scopes=["teller", "admin"])
+    async def purge(account: str) -> None:
+        """Remove an account."""
+
+    doc = document(router)
+    assert doc["info"]["description"].startswith("A bank.\n\nThe operations are the client's")
+    assert doc["operations"]["purge"]["description"] == "Remove an account."
+    assert doc["operations"]["purge"]["x-scopes"] == ["admin", "teller"]
+    assert message(doc, "purge.request")["deprecated"] is True
+    assert message(doc, "purge.notification")["deprecated"] is True
+    assert "deprecated" not in message(document(bank.build_router()), "withdraw.request")
