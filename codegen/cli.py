@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from wsrpc_typed.asyncapi import asyncapi_document
 from wsrpc_typed.cli import (
     DebugOpt,
     HeaderOpt,
@@ -70,6 +71,7 @@ class Format(StrEnum):
 
     jsonschema = "jsonschema"
     openrpc = "openrpc"
+    asyncapi = "asyncapi"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -114,14 +116,27 @@ def schema(
         Format, typer.Option("--format", "-f", help="Document format.")
     ] = Format.jsonschema,
     check: CheckOpt = False,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            "--server-url",
+            help="With --format asyncapi: the server's ws:// or wss:// URL, for its servers entry.",
+        ),
+    ] = None,
 ) -> None:
-    """Write the schema document of an API (JSON Schema 2020-12, or OpenRPC 1.3)."""
+    """Write the schema document of an API (JSON Schema 2020-12, OpenRPC 1.3 or AsyncAPI 3.0)."""
+    if server_url is not None and format is not Format.asyncapi:
+        raise _fail("--server-url goes with --format asyncapi")
     try:
         spec = load_spec(source, request_headers(header, token))
+        if format is Format.asyncapi:
+            document = asyncapi_document(spec, server_url=server_url)
+        else:
+            render = openrpc_document if format is Format.openrpc else jsonschema_document
+            document = render(spec)
     except WsrpcError as exc:
         raise _fail(str(exc)) from None
-    render = openrpc_document if format is Format.openrpc else jsonschema_document
-    _emit(render_json(render(spec)), output, check)
+    _emit(render_json(document), output, check)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import importlib
 import pytest
 
 from wsrpc_typed import Router
+from wsrpc_typed.asyncapi import asyncapi_document
 from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
 
 from .helpers import ROOT, check_golden, client_source, peer_source
@@ -42,6 +43,9 @@ def test_schemas_are_current(example: str) -> None:
     check_golden(
         ROOT / "schemas" / f"{example}.openrpc.json", render_json(openrpc_document(router))
     )
+    check_golden(
+        ROOT / "schemas" / f"{example}.asyncapi.json", render_json(asyncapi_document(router))
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -61,8 +65,12 @@ def test_generated_peer_stub_is_current(example: str) -> None:
 
 
 def test_no_stale_generated_files() -> None:
-    # Only the OpenRPC documents are certainly ours: schemas/ also holds wire schemas.
-    for path in (ROOT / "schemas").glob("*.openrpc.json"):
+    # Only the OpenRPC and AsyncAPI documents are certainly ours: schemas/ also holds
+    # wire schemas.
+    for path in [
+        *(ROOT / "schemas").glob("*.openrpc.json"),
+        *(ROOT / "schemas").glob("*.asyncapi.json"),
+    ]:
         assert path.name.split(".")[0] in EXAMPLES, f"{path} belongs to no example"
     for path in [
         *ROOT.glob("examples/*/client_generated.py"),
