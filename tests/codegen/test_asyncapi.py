@@ -18,9 +18,9 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from codegen.cli import app
 from tests.codegen import bank, peers
 from tests.helpers import apps
+from wsrpc_gen.cli import app
 from wsrpc_typed import Router, RpcError, Server
 from wsrpc_typed.asyncapi import asyncapi_document
 from wsrpc_typed.schema import MethodSpec, SchemaError, api_spec, openrpc_document, render_json
@@ -286,7 +286,7 @@ def test_an_error_two_methods_declare_is_one_message() -> None:
 
 
 def test_the_document_is_deterministic_and_the_same_from_the_openrpc_document() -> None:
-    from codegen.loaders import spec_from_document
+    from wsrpc_gen.loaders import spec_from_document
 
     router = bank.build_router()
     first = render_json(asyncapi_document(router))
