@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from examples.chat import service
-from examples.chat.client_generated import ChatClient, ChatMessage, NotInRoom, register_handlers
+from examples.chat.client_generated import ChatClient, NotInRoom, register_handlers
+from tests.helpers.chat import Member, fresh_rooms
 from wsrpc_typed import Client, InvalidParams, Router, Server, connect
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "schemas" / "chat.asyncapi.json"
@@ -34,26 +35,7 @@ BAD_JOIN = {"room": "NOT A ROOM", "name": "alice"}
 Frame = tuple[str, Any]  # ("client" or "server": who sent it, the decoded JSON)
 
 
-class Member:
-    """A chat client's handlers: it takes messages and says yes."""
-
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[ChatMessage] = asyncio.Queue()
-
-    async def message(self, *, message: ChatMessage) -> None:
-        await self.inbox.put(message)
-
-    async def confirm(self, *, question: str) -> bool:
-        return True
-
-
-@pytest.fixture(autouse=True)
-def fresh_rooms() -> Iterator[None]:
-    service.rooms.members.clear()
-    service.rooms.history.clear()
-    yield
-    service.rooms.members.clear()
-    service.rooms.history.clear()
+fresh_rooms = pytest.fixture(autouse=True)(fresh_rooms)
 
 
 async def _pump(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,37 +18,11 @@ from examples.chat.client_generated import (
 )
 from examples.chat.server import announce
 from tests.conftest import UNIT
+from tests.helpers.chat import Member, fresh_rooms
 from tests.helpers.processes import ROOT, start_listening
 from wsrpc_typed import Client, Router, Server, connect
 
-
-class Member:
-    """A chat client's handlers (it implements ``ChatHandlers``), recording what it got."""
-
-    def __init__(self, answer: bool = True) -> None:
-        self.inbox: asyncio.Queue[ChatMessage] = asyncio.Queue()
-        self.questions: list[str] = []
-        self.answer = answer
-
-    async def message(self, *, message: ChatMessage) -> None:
-        await self.inbox.put(message)
-
-    async def confirm(self, *, question: str) -> bool:
-        self.questions.append(question)
-        return self.answer
-
-    async def next(self) -> ChatMessage:
-        return await asyncio.wait_for(self.inbox.get(), UNIT)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rooms() -> Iterator[None]:
-    # The example keeps its rooms in-process, for the life of the module.
-    service.rooms.members.clear()
-    service.rooms.history.clear()
-    yield
-    service.rooms.members.clear()
-    service.rooms.history.clear()
+fresh_rooms = pytest.fixture(autouse=True)(fresh_rooms)
 
 
 @pytest.fixture
