@@ -11,6 +11,7 @@ from .connection import Connection
 from .context import Context
 from .errors import (
     AckTimeout,
+    BackplaneUnavailable,
     CallTimeout,
     ConnectionClosed,
     DeadlineExceeded,
@@ -21,6 +22,7 @@ from .errors import (
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
+    NoSuchPeer,
     ParseError,
     RegistrationError,
     ResponseTooLarge,
@@ -29,6 +31,7 @@ from .errors import (
     ShuttingDown,
     WsrpcError,
 )
+from .hub import Backplane, LocalBackplane, Peer, Present
 from .interceptors import Call, Interceptor, LoggingInterceptor
 from .message import Message
 from .registry import Method, Router
@@ -40,6 +43,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AckTimeout",
     "Backoff",
+    "Backplane",
+    "BackplaneUnavailable",
     "Call",
     "CallTimeout",
     "Client",
@@ -55,11 +60,15 @@ __all__ = [
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
+    "LocalBackplane",
     "LoggingInterceptor",
     "Message",
     "Method",
     "MethodNotFound",
+    "NoSuchPeer",
     "ParseError",
+    "Peer",
+    "Present",
     "RegistrationError",
     "Rejected",
     "ResponseTooLarge",

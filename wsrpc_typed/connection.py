@@ -67,6 +67,7 @@ from .serving import Dispatcher
 
 if TYPE_CHECKING:
     from .dialects.events import Dialect
+    from .hub import Hub
     from .registry import Methods
     from .transport import Transport
 
@@ -115,9 +116,11 @@ class Connection:
         "_timer_at",
         "_window",
         "ack_timeout",
+        "hub",
         "id",
         "identity",
         "state",
+        "topics",
         "transport",
     )
 
@@ -148,6 +151,10 @@ class Connection:
             max_reply_size=max_reply_size,
         )
         self.id = id
+        self.hub: Hub | None = None
+        """The server's hub that accepted this connection (``None`` on the client side)."""
+        self.topics: set[str] = set()
+        """The topics this connection has joined (see :meth:`join`)."""
         self.state: dict[str, Any] = {}
         self.identity = identity
         """Who the peer is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
@@ -671,6 +678,26 @@ class Connection:
         finally:
             protocol.forget(call, cancel=not finished)
             self.flush()
+
+    async def join(self, topic: str) -> None:
+        """Join ``topic`` on the server: get what ``server.publish(topic, ...)`` sends there.
+
+        Resolves once every worker's publications to ``topic`` reach this
+        connection. A connection leaves its topics when it ends.
+
+        Raises:
+            RuntimeError: this is a client-side connection (topics are the server's).
+        """
+        await self._server_hub().join(self, topic)
+
+    async def leave(self, topic: str) -> None:
+        """Leave ``topic`` (nothing happens if this connection is not a member)."""
+        await self._server_hub().leave(self, topic)
+
+    def _server_hub(self) -> Hub:
+        if self.hub is None:
+            raise RuntimeError("topics belong to the server: this connection has no hub")
+        return self.hub
 
     async def notify(self, method: str, params: Params = None) -> None:
         """Send a notification: a call that gets no reply (params may be a pydantic model)."""

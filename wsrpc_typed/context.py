@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .hub import Hub
 
 __all__ = ["Context"]
 
@@ -47,6 +48,30 @@ class Context:
     def identity(self) -> Any:
         """Who the caller is, as the server's ``authenticate`` hook said (``None``: anonymous)."""
         return self.connection.identity
+
+    @property
+    def connection_id(self) -> str:
+        """The caller's connection id, unique across the workers of a deployment."""
+        return self.connection.id
+
+    @property
+    def server(self) -> Hub:
+        """The server's hub: ``publish``, ``peer(connection_id)``, ``presence``, ``broadcast``.
+
+        Raises:
+            RuntimeError: the call arrived on a client (a server-to-client call).
+        """
+        if self.connection.hub is None:
+            raise RuntimeError("this call did not arrive at a server")
+        return self.connection.hub
+
+    async def join(self, topic: str) -> None:
+        """Make the caller's connection a member of ``topic`` (see ``Connection.join``)."""
+        await self.connection.join(topic)
+
+    async def leave(self, topic: str) -> None:
+        """End the caller's membership of ``topic``."""
+        await self.connection.leave(topic)
 
     @property
     def peer(self) -> Connection:

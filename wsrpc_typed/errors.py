@@ -24,7 +24,9 @@ The tree::
     ├── HandshakeFailed (also ConnectionError)  ``connect`` did not get a WebSocket
     │   └── HandshakeRejected                 the server answered with an HTTP error
     ├── CallTimeout (also TimeoutError)      no reply within the call's timeout
-    └── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
+    ├── AckTimeout (also TimeoutError)       the peer did not acknowledge a reply
+    ├── NoSuchPeer (also LookupError)        no worker has a connection with that id
+    └── BackplaneUnavailable (also ConnectionError)  the workers' backplane cannot be reached
 
 Handlers raise :class:`RpcError` subclasses to send an application error with
 its own code, message and data (typed by a pydantic model in ``data_model``).
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AckTimeout",
+    "BackplaneUnavailable",
     "CallTimeout",
     "CodegenError",
     "ConnectionClosed",
@@ -53,6 +56,7 @@ __all__ = [
     "InvalidParams",
     "InvalidRequest",
     "MethodNotFound",
+    "NoSuchPeer",
     "ParseError",
     "RegistrationError",
     "Rejected",
@@ -319,3 +323,26 @@ class CallTimeout(WsrpcError, TimeoutError):
 
 class AckTimeout(WsrpcError, TimeoutError):
     """The peer did not acknowledge a reply in time (v2 dialect SYN_ACK)."""
+
+
+class NoSuchPeer(WsrpcError, LookupError):
+    """No worker of the deployment has an open connection with this id.
+
+    Raised at once by calls through :meth:`wsrpc_typed.Server.peer`, instead of
+    after the call's timeout.
+
+    Attributes:
+        connection_id: The id that was asked for.
+    """
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"no connection {connection_id!r} on any worker")
+        self.connection_id = connection_id
+
+
+class BackplaneUnavailable(WsrpcError, ConnectionError):
+    """The backplane that links the workers cannot be reached (for example Redis is down).
+
+    Operations across workers (publish, calls to connections on other workers,
+    presence) fail with it at once while it lasts; local ones keep working.
+    """

@@ -18,10 +18,15 @@ Rules of this module:
 * The dialect follows the subprotocol: the client's first offered one that we
   speak; with none, ``default_dialect`` (``"auto"`` detects it from the first
   frame).
-* Each connection gets an id, unique across the workers of a deployment (a
-  random prefix per hub, then a counter). Broadcasts go through the hub's
-  :class:`Backplane`: the in-process one delivers to this hub's connections; a
-  shared one (several workers) delivers on every worker.
+* Each connection gets an id, unique across the workers of a deployment: the
+  hub's ``worker_id`` (random), a dot, then a counter. What reaches beyond
+  this hub goes through its :class:`Backplane`: topics and
+  :meth:`Hub.publish`, calls to connections by id (:meth:`Hub.peer`) and
+  :meth:`Hub.presence`. The in-process :class:`LocalBackplane` knows this
+  hub's connections only; a shared one (Redis:
+  :class:`wsrpc_typed.adapters.redis.RedisBackplane`) knows every worker's.
+  :meth:`Hub.broadcast` stays on this hub: its ``where`` filter is a local
+  function.
 * Keepalive is one task for all connections: every ``ping_interval`` it pings
   each connection whose writes flow, and drops one whose pong does not come
   within ``ping_timeout``. A connection whose writes are stalled is not pinged
@@ -39,13 +44,17 @@ import inspect
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from .calling import wire_params
+from pydantic_core import to_jsonable_python
+
+from .calling import Params, wire_params
 from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS, AutoDialect, dialect_for_subprotocol
 from .dialects.events import Notification
+from .errors import NoSuchPeer
 from .interceptors import Interceptor
 from .limits import CallBudget
 from .registry import Method, Router, compile_method
@@ -53,11 +62,11 @@ from .schema import openrpc_document
 from .security import Handshake, OriginPolicy, Rejected, origin_allowed
 from .transport import Accepted, Refused, Transport
 
-__all__ = ["Backplane", "Hub", "LocalBackplane", "ServerEvent"]
+__all__ = ["Backplane", "Hub", "LocalBackplane", "Peer", "Present", "ServerEvent"]
 
 logger = logging.getLogger("wsrpc_typed")
 
-ServerEvent = Literal["connection", "error", "headers", "close"]
+ServerEvent = Literal["connection", "error", "headers", "close", "backplane"]
 #: ``authenticate(handshake) -> identity`` (or an awaitable of it); raises Rejected to refuse.
 Authenticate = Callable[[Handshake], Any]
 #: A filter on connections, for :meth:`Hub.broadcast`.
@@ -66,27 +75,103 @@ Where = Callable[[Connection], bool]
 _LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))
 
 
-class Backplane(Protocol):
-    """How broadcasts reach connections: on this worker alone, or on every worker.
+@dataclass(frozen=True)
+class Present:
+    """A connection as :meth:`Hub.presence` lists it.
 
-    The in-process :class:`LocalBackplane` is the default; a shared one (pub/sub
-    between worker processes) implements the same two methods.
+    Attributes:
+        connection_id: The connection's id, unique across workers.
+        identity: What the server's ``authenticate`` hook returned for it, as JSON
+            (``None``: anonymous).
+        topics: The topics it has joined.
+    """
+
+    connection_id: str
+    identity: Any = None
+    topics: frozenset[str] = field(default_factory=frozenset)
+
+
+class Peer(Protocol):
+    """A handle on one connection wherever it lives: what :meth:`Hub.peer` returns.
+
+    The same calls as on a :class:`~wsrpc_typed.Connection` (``ctx.peer``), so a
+    generated peer stub wraps either.
+    """
+
+    @property
+    def id(self) -> str:
+        """The connection's id."""
+        ...
+
+    async def call(self, method: str, params: Params = None, *, timeout: float | None = ...) -> Any:
+        """Call ``method`` on that client and return its raw result."""
+        ...
+
+    def stream(self, method: str, params: Params = None) -> AsyncGenerator[Any, None]:
+        """Call a streaming method on that client and iterate over its raw items."""
+        ...
+
+    async def notify(self, method: str, params: Params = None) -> None:
+        """Send that client a notification."""
+        ...
+
+
+class Backplane(Protocol):
+    """What links a hub to the other workers of a deployment.
+
+    The in-process :class:`LocalBackplane` is the default: it knows this hub's
+    connections only. A shared one (pub/sub between worker processes, see
+    :class:`wsrpc_typed.adapters.redis.RedisBackplane`) implements the same
+    methods across workers. The hub calls them; applications call the hub.
     """
 
     def bind(self, hub: Hub, /) -> None:
         """Deliver what this backplane receives to ``hub``'s connections from now on."""
         ...
 
-    async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
-        """Send ``event`` to every connection (that ``where`` accepts); return how many took it.
+    async def open(self) -> None:
+        """Connect, before the hub accepts its first connection."""
+        ...
 
-        ``where`` runs on each worker's own connections.
-        """
+    async def close(self) -> None:
+        """Leave the deployment, once the hub's connections are closed."""
+        ...
+
+    async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
+        """Send ``event`` to this hub's connections (that ``where`` accepts); return how many."""
+        ...
+
+    async def publish(self, topic: str, event: Notification) -> None:
+        """Deliver ``event`` to every member of ``topic`` on every worker, once each."""
+        ...
+
+    async def joined(self, topic: str) -> None:
+        """A first connection of this hub joined ``topic``: deliver its events here from now on."""
+        ...
+
+    async def left(self, topic: str) -> None:
+        """The last connection of this hub left ``topic``."""
+        ...
+
+    def connected(self, conn: Connection, /) -> None:
+        """``conn`` opened on this hub (or changed its topics): tell the others, for presence."""
+        ...
+
+    def disconnected(self, conn: Connection, /) -> None:
+        """``conn`` ended."""
+        ...
+
+    def peer(self, connection_id: str, /) -> Peer:
+        """A handle on a connection that is not on this hub."""
+        ...
+
+    async def presence(self, topic: str | None, /) -> list[Present]:
+        """Every connection of the deployment (in ``topic``), ordered by id."""
         ...
 
 
 class LocalBackplane:
-    """The in-process backplane: a broadcast reaches this hub's connections."""
+    """The in-process backplane: one hub is the whole deployment."""
 
     __slots__ = ("_hub",)
 
@@ -96,10 +181,62 @@ class LocalBackplane:
     def bind(self, hub: Hub, /) -> None:
         self._hub = hub
 
-    async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
+    @property
+    def hub(self) -> Hub:
         if self._hub is None:
             raise RuntimeError("the backplane is not bound to a hub")
-        return await self._hub.deliver(event, where, timeout)
+        return self._hub
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
+        return await self.hub.deliver(event, where, timeout)
+
+    async def publish(self, topic: str, event: Notification) -> None:
+        await self.hub.deliver_topic(topic, event)
+
+    async def joined(self, topic: str) -> None:
+        pass
+
+    async def left(self, topic: str) -> None:
+        pass
+
+    def connected(self, conn: Connection, /) -> None:
+        pass
+
+    def disconnected(self, conn: Connection, /) -> None:
+        pass
+
+    def peer(self, connection_id: str, /) -> Peer:
+        return MissingPeer(connection_id)
+
+    async def presence(self, topic: str | None, /) -> list[Present]:
+        return self.hub.local_presence(topic)
+
+
+class MissingPeer:
+    """A handle on a connection that no worker has: every use raises :class:`NoSuchPeer`."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, connection_id: str) -> None:
+        self.id = connection_id
+
+    async def call(
+        self, method: str, params: Params = None, *, timeout: float | None = None
+    ) -> Any:
+        raise NoSuchPeer(self.id)
+
+    async def stream(self, method: str, params: Params = None) -> AsyncGenerator[Any, None]:
+        raise NoSuchPeer(self.id)
+        yield  # pragma: no cover - makes this an async generator
+
+    async def notify(self, method: str, params: Params = None) -> None:
+        raise NoSuchPeer(self.id)
 
 
 class _Served:
@@ -190,8 +327,10 @@ class Hub:
             "budget": None if max_calls is None else CallBudget(max_calls),
         }
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
-        self._prefix = secrets.token_hex(4)
+        self.worker_id = secrets.token_hex(8)
+        """This hub's id in the deployment: the prefix of its connections' ids."""
         self._ids = itertools.count(1)
+        self._topics: dict[str, set[Connection]] = {}
         self.connections: set[Connection] = set()
         """The open connections."""
         self._by_id: dict[str, Connection] = {}
@@ -204,7 +343,7 @@ class Hub:
 
     def on(self, event: ServerEvent, callback: Callable[..., Any]) -> None:
         """Listen to a server event (see :meth:`wsrpc_typed.Server.on`)."""
-        if event not in ("connection", "error", "headers", "close"):
+        if event not in ("connection", "error", "headers", "close", "backplane"):
             raise ValueError(f"unknown server event {event!r}")
         self._listeners.setdefault(event, []).append(callback)
 
@@ -278,11 +417,13 @@ class Hub:
             self._served,
             on_error=self.report,
             identity=accepted.identity,
-            id=f"{self._prefix}-{next(self._ids)}",
+            id=f"{self.worker_id}.{next(self._ids)}",
             **self._conn_options,
         )
+        conn.hub = self
         self._by_id[conn.id] = conn
         self.connections.add(conn)
+        self.backplane.connected(conn)
         conn.add_done_callback(self._ended)
         waits = [o for o in self.emit("connection", conn) if inspect.isawaitable(o)]
         if waits:  # async listeners run before the first message is read
@@ -305,7 +446,113 @@ class Hub:
     def _ended(self, conn: Connection) -> None:
         del self._by_id[conn.id]
         self.connections.discard(conn)
+        for topic in conn.topics:
+            members = self._topics.get(topic)
+            if members is not None:
+                members.discard(conn)
+                if not members:
+                    del self._topics[topic]
+                    self._later(self.backplane.left(topic))
+        self.backplane.disconnected(conn)
         self.emit("close", conn)
+
+    def _later(self, work: Any) -> None:
+        """Run backplane work that nobody waits for; report it if it fails."""
+        task = asyncio.ensure_future(work)
+        self._starting.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("backplane: %s", task.exception())
+
+    # -- topics, addressed calls, presence --------------------------------------------
+
+    async def join(self, conn: Connection, topic: str) -> None:
+        """Make ``conn`` a member of ``topic``: it gets what :meth:`publish` sends there.
+
+        Resolves once the backplane delivers the topic's events to this worker.
+        """
+        if conn.closed or conn.hub is not self:
+            raise ValueError(f"connection {conn.id!r} is not open on this server")
+        members = self._topics.get(topic)
+        if members is None:
+            members = self._topics[topic] = set()
+            try:
+                await self.backplane.joined(topic)
+            except BaseException:
+                if not members:
+                    self._topics.pop(topic, None)
+                raise
+        if conn in members or conn.closed:
+            return
+        members.add(conn)
+        conn.topics.add(topic)
+        self.backplane.connected(conn)
+
+    async def leave(self, conn: Connection, topic: str) -> None:
+        """End ``conn``'s membership of ``topic`` (nothing happens if it is not a member)."""
+        members = self._topics.get(topic)
+        if members is None or conn not in members:
+            return
+        members.discard(conn)
+        conn.topics.discard(topic)
+        self.backplane.connected(conn)
+        if not members:
+            del self._topics[topic]
+            await self.backplane.left(topic)
+
+    async def publish(self, topic: str, method: str, params: Any = None) -> None:
+        """Notify every member of ``topic``, on every worker, once each.
+
+        Notifications from one publisher arrive in the order it published them.
+        A member that cannot take one within 5 s is disconnected, as with
+        :meth:`broadcast`.
+
+        Raises:
+            BackplaneUnavailable: the backplane cannot be reached (other workers'
+                members get nothing; this worker's still do).
+        """
+        await self.backplane.publish(topic, Notification(method, wire_params(params)))
+
+    async def deliver_topic(self, topic: str, event: Notification, timeout: float = 5.0) -> int:
+        """Deliver ``event`` to this hub's members of ``topic`` (the backplane calls this)."""
+        members = self._topics.get(topic)
+        if not members:
+            return 0
+        return await self.deliver(event, members.__contains__, timeout)
+
+    def peer(self, connection_id: str) -> Peer:
+        """A handle for calls to the connection ``connection_id``, on whichever worker it is.
+
+        A generated peer stub wraps it (``ChatPeer(server.peer(cid))``). Calls to
+        an id that no worker has raise :class:`~wsrpc_typed.NoSuchPeer` at once.
+        """
+        conn = self._by_id.get(connection_id)
+        if conn is not None:
+            return conn
+        return self.backplane.peer(connection_id)
+
+    async def presence(self, topic: str | None = None) -> list[Present]:
+        """Every open connection of the deployment (or of ``topic``), ordered by id."""
+        return await self.backplane.presence(topic)
+
+    def topics(self) -> list[str]:
+        """The topics that connections of this hub have joined."""
+        return list(self._topics)
+
+    def local_presence(self, topic: str | None = None) -> list[Present]:
+        """This hub's open connections (or those in ``topic``), ordered by id."""
+        conns = self._by_id.values() if topic is None else self._topics.get(topic, ())
+        return sorted(
+            (
+                Present(c.id, jsonable(c.identity), frozenset(c.topics))
+                for c in conns
+                if not c.closed
+            ),
+            key=lambda p: p.connection_id,
+        )
 
     # -- life -------------------------------------------------------------------------
 
@@ -420,6 +667,11 @@ class Hub:
                     conn.transport.abort()
             for conn_id in [i for i in stalled if i not in self._by_id]:
                 del stalled[conn_id]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data (an identity, for presence): what pydantic can dump, else its repr."""
+    return to_jsonable_python(value, fallback=repr)
 
 
 def _present(value: str | None) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from .adapters.websockets import serve
 from .connection import Connection
-from .hub import Authenticate, Hub, ServerEvent
+from .hub import Authenticate, Backplane, Hub, Peer, Present, ServerEvent
 from .interceptors import Interceptor
 from .registry import Router
 from .security import OriginPolicy
@@ -79,6 +79,11 @@ class Server:
         backlog: Connections the kernel queues before the server accepts them. A
             burst larger than this (asyncio's default is 100) waits for the
             client's TCP retransmission, a second or more, legitimate clients too.
+        backplane: What links this server to the other workers of a deployment,
+            for :meth:`publish`, :meth:`peer` and :meth:`presence`: by default
+            none (this server is the deployment);
+            :class:`~wsrpc_typed.adapters.redis.RedisBackplane` links workers
+            through Redis.
     """
 
     def __init__(
@@ -108,6 +113,7 @@ class Server:
         drain_timeout: float = 10.0,
         ssl: ssl_module.SSLContext | None = None,
         backlog: int = 1024,
+        backplane: Backplane | None = None,
     ) -> None:
         self.hub = Hub(
             router,
@@ -128,6 +134,7 @@ class Server:
             allowed_hosts=allowed_hosts,
             loopback=host in _LOOPBACK_NAMES,
             drain_timeout=drain_timeout,
+            backplane=backplane,
         )
         """The server's transport-neutral core: connections, events, broadcast."""
         self.router = self.hub.router
@@ -156,6 +163,9 @@ class Server:
         * ``"error"``: ``callback(exception)`` for every unexpected handler failure.
         * ``"headers"``: ``callback(headers, request)`` with the handshake response's
           mutable headers, before they are sent.
+        * ``"backplane"``: ``callback(state, exception)`` when the link to the other
+          workers is ``"lost"`` (with the exception) and when it is ``"restored"``
+          (with ``None``).
         """
         self.hub.on(event, callback)
 
@@ -167,9 +177,19 @@ class Server:
         """
         if self._server is not None:
             raise RuntimeError("the server is already open")
-        self._server = await serve(
-            self.hub, self.host, self._port, ssl=self._ssl, backlog=self.backlog, **self._ws_options
-        )
+        await self.hub.backplane.open()
+        try:
+            self._server = await serve(
+                self.hub,
+                self.host,
+                self._port,
+                ssl=self._ssl,
+                backlog=self.backlog,
+                **self._ws_options,
+            )
+        except BaseException:
+            await self.hub.backplane.close()
+            raise
         self.hub.start()
 
     async def close(self, drain_timeout: float | None = None) -> None:
@@ -186,8 +206,11 @@ class Server:
         if server is None:
             return
         server.close()  # stop listening; the hub closes the connections
-        await self.hub.close(drain_timeout)
-        await server.wait_closed()
+        try:
+            await self.hub.close(drain_timeout)
+            await server.wait_closed()
+        finally:
+            await self.hub.backplane.close()
 
     async def __aenter__(self) -> Server:
         await self.open()
@@ -234,6 +257,33 @@ class Server:
             How many connections the notification was handed to.
         """
         return await self.hub.broadcast(method, params, where=where, timeout=timeout)
+
+    async def publish(self, topic: str, method: str, params: Any = None) -> None:
+        """Notify every connection that joined ``topic`` (``ctx.join``), on every worker.
+
+        Each member gets it once; one publisher's notifications arrive in the
+        order it published them. With several workers this goes through the
+        ``backplane``; :meth:`broadcast` is the local form, with any filter.
+
+        Raises:
+            BackplaneUnavailable: the backplane cannot be reached.
+        """
+        await self.hub.publish(topic, method, params)
+
+    def peer(self, connection_id: str) -> Peer:
+        """A handle for calls to one client, on whichever worker its connection is.
+
+        It has the calls of a :class:`Connection` (``call``, ``notify``,
+        ``stream``), so a generated peer stub wraps it:
+        ``ChatPeer(server.peer(cid))``. Results, typed errors and deadlines
+        travel across workers; an id that no worker has raises
+        :class:`~wsrpc_typed.NoSuchPeer` at once.
+        """
+        return self.hub.peer(connection_id)
+
+    async def presence(self, topic: str | None = None) -> list[Present]:
+        """The open connections of every worker (or those in ``topic``), ordered by id."""
+        return await self.hub.presence(topic)
 
     # -- facts ----------------------------------------------------------------------
 
