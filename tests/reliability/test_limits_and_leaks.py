@@ -373,7 +373,11 @@ async def test_16_one_connection_never_runs_more_than_its_cap(
     assert set(outcomes) <= {"ok", "busy"} and outcomes["ok"] >= PER_CONNECTION
     assert max(gauge.peak.values()) == PER_CONNECTION  # reached, never exceeded
     assert sampled <= PER_CONNECTION
-    assert len(waits) >= 10 and max(waits) < UNIT / 10  # served throughout, within 0.5 s
+    # Served throughout: a starved connection gets few answers, each as late as the flood
+    # is long. The 99th percentile, not the slowest: one stall of a busy 2-core machine
+    # (0.84 s seen beside other test runs) lands on one call, not on the connection.
+    slow = sorted(waits)[len(waits) * 99 // 100]
+    assert len(waits) >= 10 and slow < UNIT / 10, f"99th percentile {slow:.3f} s"
 
 
 async def test_16_the_server_wide_cap_answers_server_busy(
