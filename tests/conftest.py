@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.helpers.apps import Events, build_router
+from tests.helpers.redis import RedisServer
 from tests.helpers.transports import SERVER_TRANSPORTS, Served, serve_on
 from wsrpc_typed import Router, Server
 
@@ -43,3 +44,12 @@ async def served(router: Router, server_transport: str) -> AsyncIterator[Served]
     """The test router served on each server transport in turn."""
     async with serve_on(server_transport, router) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real Redis server for the session (tests keep apart by namespace)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()

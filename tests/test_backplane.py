@@ -8,14 +8,13 @@ import asyncio
 import contextlib
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from tests.conftest import UNIT
+from tests.helpers.backplane_app import Member, server_router
 from tests.helpers.processes import ROOT
 from tests.helpers.redis import RedisServer
 from tests.helpers.waiting import eventually
@@ -24,114 +23,12 @@ from wsrpc_typed import (
     CallTimeout,
     Client,
     ConnectionClosed,
-    Context,
     NoSuchPeer,
-    Router,
     RpcError,
     Server,
     connect,
 )
 from wsrpc_typed.adapters.redis import RedisBackplane
-
-
-class Shortfall(BaseModel):
-    short_by: int
-
-
-class Overdrawn(RpcError):
-    code = 4001
-    data_model = Shortfall
-
-
-def server_router() -> Router:
-    """What the workers serve: join and leave topics, publish, call other clients by id."""
-    router = Router()
-
-    @router.method
-    async def me(ctx: Context) -> str:
-        return ctx.connection_id
-
-    @router.method
-    async def enter(ctx: Context, topic: str) -> list[str]:
-        await ctx.join(topic)
-        return sorted(ctx.connection.topics)
-
-    @router.method
-    async def exit(ctx: Context, topic: str) -> None:
-        await ctx.leave(topic)
-
-    @router.method
-    async def shout(ctx: Context, topic: str, seq: int) -> None:
-        await ctx.server.publish(topic, "heard", {"seq": seq, "by": ctx.connection_id})
-
-    @router.method
-    async def ask(ctx: Context, target: str, method: str, params: dict[str, Any]) -> Any:
-        return await ctx.server.peer(target).call(method, params, timeout=ctx.remaining())
-
-    @router.method
-    async def tell(ctx: Context, target: str, text: str) -> None:
-        await ctx.server.peer(target).notify("told", {"text": text})
-
-    @router.method
-    async def take(ctx: Context, target: str, n: int, stop_at: int | None = None) -> list[int]:
-        got = []
-        async for item in ctx.server.peer(target).stream("count", {"n": n}):
-            got.append(item)
-            if item == stop_at:
-                break
-        return got
-
-    return router
-
-
-class Member:
-    """A client's side: what it heard, and the methods servers call on it."""
-
-    def __init__(self) -> None:
-        self.heard: list[dict[str, Any]] = []
-        self.told: list[str] = []
-        self.counting = asyncio.Event()
-        self.count_cancelled = asyncio.Event()
-        self.nap_cancelled = asyncio.Event()
-        self.napping = asyncio.Event()
-        self.router = Router()
-
-        @self.router.method
-        async def heard(seq: int, by: str) -> None:
-            self.heard.append({"seq": seq, "by": by})
-
-        @self.router.method
-        async def told(text: str) -> None:
-            self.told.append(text)
-
-        @self.router.method
-        async def double(x: int) -> int:
-            return 2 * x
-
-        @self.router.method
-        async def overdraw(amount: int) -> None:
-            raise Overdrawn("not enough", {"short_by": amount - 10})
-
-        @self.router.method
-        async def nap(seconds: float) -> str:
-            self.napping.set()
-            try:
-                await asyncio.sleep(seconds)
-            except asyncio.CancelledError:
-                self.nap_cancelled.set()
-                raise
-            return "rested"
-
-        @self.router.method
-        async def count(n: int) -> AsyncIterator[int]:
-            self.counting.set()
-            i = 0
-            try:
-                for i in range(n):
-                    yield i
-            finally:
-                if i < n - 1:  # closed before its end
-                    self.count_cancelled.set()
 
 
 @contextlib.asynccontextmanager
@@ -200,14 +97,6 @@ async def test_presence_lists_identities_and_topics() -> None:
 
 
 # -- across workers, through a real Redis server --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def backplane(url: str, namespace: str) -> RedisBackplane:
@@ -346,7 +235,8 @@ async def test_presence_spans_workers(workers: tuple[Server, Server]) -> None:
 
 WORKER = """
 import asyncio, sys
-from tests.test_backplane import server_router, backplane
+from tests.helpers.backplane_app import server_router
+from tests.test_backplane import backplane
 from wsrpc_typed import Server
 
 async def main() -> None:

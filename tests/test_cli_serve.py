@@ -96,7 +96,8 @@ def test_serve_options_have_the_names_and_defaults_of_server() -> None:
     server = inspect.signature(Server.__init__).parameters
     renamed = {"dialect": "default_dialect", "origin": "origins", "allowed_host": "allowed_hosts"}
     renamed |= {"interceptor": "interceptors", "certfile": "ssl", "keyfile": "ssl"}
-    cli_only = {"target", "log_level", "access_log", "reload", "authenticate"}
+    renamed |= {"fd": "sock", "backplane": "backplane", "backplane_ttl": "backplane"}
+    cli_only = {"target", "log_level", "access_log", "reload", "authenticate", "workers"}
     for name, param in inspect.signature(cli_module.serve).parameters.items():
         if name in cli_only:
             continue
@@ -236,6 +237,9 @@ async def test_reload_restarts_the_server_after_a_file_change(
         (["--authenticate", "tests.helpers.cli_app:TOKEN"], ["not callable"]),
         (["--interceptor", "tests.helpers.cli_app:missing"], ["has no 'missing'"]),
         (["--keyfile", "key.pem"], ["--keyfile needs --certfile"]),
+        (["--reload", "--workers", "2"], ["--reload runs one process"]),
+        (["--workers", "0"], ["--workers", "greater than or equal to 1"]),
+        (["--backplane", "http://127.0.0.1:1"], ["--backplane", "redis://"]),
     ],
 )
 async def test_usage_errors_are_one_line_and_exit_2(args: list[str], fragments: list[str]) -> None:

@@ -15,8 +15,10 @@ import json
 import logging
 import shlex
 import signal
+import socket
 import ssl
 import sys
+import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -339,6 +341,48 @@ def serve(
             envvar=_env("reload"),
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes on the one port (SO_REUSEPORT where the OS has it, else "
+            "one shared socket). SIGTERM drains them all; one that dies is replaced.",
+            envvar=_env("workers"),
+        ),
+    ] = 1,
+    backplane: Annotated[
+        str | None,
+        typer.Option(
+            help="Link the workers (and other machines) through Redis, redis://HOST:PORT/DB, "
+            "for publish, calls by connection id and presence (pip install "
+            "'wsrpc-typed[redis]').",
+            envvar=_env("backplane"),
+            metavar="URL",
+        ),
+    ] = None,
+    backplane_ttl: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after which a silent worker drops out of presence (heartbeats "
+            "every third of it).",
+            envvar=_env("backplane-ttl"),
+        ),
+    ] = 6.0,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port/--no-reuse-port",
+            help="Bind with SO_REUSEPORT, sharing the port with other processes that do.",
+            envvar=_env("reuse-port"),
+        ),
+    ] = False,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve on this inherited listening socket instead of binding HOST:PORT.",
+            metavar="FD",
+        ),
+    ] = None,
 ) -> None:
     """Serve a router until SIGINT or SIGTERM, then shut down gracefully.
 
@@ -346,7 +390,12 @@ def serve(
     """
     configure_logging(log_level.value.upper())
     if reload:
+        if workers > 1:
+            _usage("--reload runs one process: leave out --workers")
         _serve_reloading()
+        return
+    if workers > 1:
+        _serve_workers(target, workers, host, port)
         return
     router = _load(load_router, target)
     interceptors: list[Interceptor] = [LoggingInterceptor()] if access_log else []
@@ -373,6 +422,9 @@ def serve(
         "ping_interval": _off(ping_interval),
         "ping_timeout": _off(ping_timeout),
         "drain_timeout": drain_timeout,
+        "reuse_port": reuse_port,
+        "sock": None if fd is None else socket.socket(fileno=fd),
+        "backplane": None if backplane is None else _redis_backplane(backplane, backplane_ttl),
     }
     try:
         server = Server(router, **options)
@@ -400,6 +452,108 @@ def serve(
         asyncio.run(run())
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}", exc)
+
+
+def _redis_backplane(url: str, ttl: float) -> Any:
+    try:
+        from .adapters.redis import RedisBackplane
+    except ImportError:
+        _usage("--backplane needs the redis package: pip install 'wsrpc-typed[redis]'")
+    try:
+        return RedisBackplane(url, heartbeat=ttl / 3, ttl=ttl)
+    except ValueError as exc:  # not a Redis URL
+        _usage(f"--backplane: {exc}")
+
+
+def _serve_workers(target: str, count: int, host: str, port: int) -> None:
+    """Run ``count`` copies of this ``serve`` command on one port; replace those that die.
+
+    Where the OS has ``SO_REUSEPORT``, this process holds the port (bound, not
+    listening) and each worker binds it too, so that the kernel spreads new
+    connections over the workers; elsewhere this process listens and the
+    workers share its socket. SIGINT or SIGTERM is passed on to every worker,
+    which drains; the command returns once all have exited.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    reuse = hasattr(socket, "SO_REUSEPORT")
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((host, port))
+        if not reuse:
+            holder.listen(1024)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}", exc)
+    port = holder.getsockname()[1]
+    fds: tuple[int, ...] = ()
+    if reuse:
+        extra = ["--port", str(port), "--reuse-port"]
+    else:
+        holder.set_inheritable(True)
+        extra, fds = ["--fd", str(holder.fileno())], (holder.fileno(),)
+    argv = [sys.executable, "-m", "wsrpc_typed.cli", *sys.argv[1:], "--workers", "1", *extra]
+    try:
+        code = asyncio.run(_supervise(target, count, argv, fds))
+    finally:
+        holder.close()
+    raise typer.Exit(code)
+
+
+async def _supervise(target: str, count: int, argv: list[str], fds: tuple[int, ...]) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    procs: dict[int, asyncio.subprocess.Process] = {}
+    started: dict[int, float] = {}
+
+    async def start(index: int) -> str | None:
+        """Start worker ``index``; return the line it prints once it listens (None: it failed)."""
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, pass_fds=fds
+        )
+        procs[index], started[index] = proc, time.monotonic()
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode().strip()
+        if not line:
+            return None
+        logger.info("worker %d (pid %d) serving", index, proc.pid)
+        return line
+
+    lines = await asyncio.gather(*(start(i) for i in range(1, count + 1)))
+    if None in lines:
+        typer.echo("error: a worker did not start; see its message above", err=True)
+        stop.set()
+    else:
+        print(f"{lines[0]} with {count} workers", flush=True)
+    stopping = asyncio.ensure_future(stop.wait())
+    while not stop.is_set():
+        exits = {asyncio.ensure_future(proc.wait()): i for i, proc in procs.items()}
+        done, _ = await asyncio.wait([stopping, *exits], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in exits:
+            waiter.cancel()
+        for waiter in done - {stopping}:
+            index = exits[waiter]
+            if stop.is_set():
+                break
+            logger.warning(
+                "worker %d (pid %d) exited with code %s; starting another",
+                index,
+                procs[index].pid,
+                procs[index].returncode,
+            )
+            if time.monotonic() - started[index] < 1.0:
+                await asyncio.sleep(1.0)  # it died at once: do not spin
+            if await start(index) is None:
+                logger.error("worker %d did not start again", index)
+    logger.info("stopping %d workers", len(procs))
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    codes = await asyncio.gather(*(proc.wait() for proc in procs.values()))
+    return 1 if None in lines else max(0, *codes)
 
 
 def _log_open(conn: Connection) -> None:

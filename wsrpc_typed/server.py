@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl as ssl_module
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -79,6 +80,11 @@ class Server:
         backlog: Connections the kernel queues before the server accepts them. A
             burst larger than this (asyncio's default is 100) waits for the
             client's TCP retransmission, a second or more, legitimate clients too.
+        reuse_port: Bind with ``SO_REUSEPORT`` (Linux, BSD): several processes
+            serving the same port share it, the kernel spreading connections
+            over them (what ``wsrpc serve --workers`` does).
+        sock: A listening socket to serve on, instead of binding ``host:port``
+            (for example one inherited from a parent process).
         backplane: What links this server to the other workers of a deployment,
             for :meth:`publish`, :meth:`peer` and :meth:`presence`: by default
             none (this server is the deployment);
@@ -113,6 +119,8 @@ class Server:
         drain_timeout: float = 10.0,
         ssl: ssl_module.SSLContext | None = None,
         backlog: int = 1024,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
         backplane: Backplane | None = None,
     ) -> None:
         self.hub = Hub(
@@ -142,11 +150,13 @@ class Server:
         self._port = port
         self.backlog = backlog
         self._ssl = ssl
+        self._sock = sock
         self._ws_options: dict[str, Any] = {
             "max_size": max_size,
             "compression": compression,
             "open_timeout": open_timeout,
             "close_timeout": close_timeout,
+            "reuse_port": reuse_port,
         }
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = self.hub.connections
@@ -185,6 +195,7 @@ class Server:
                 self._port,
                 ssl=self._ssl,
                 backlog=self.backlog,
+                sock=self._sock,
                 **self._ws_options,
             )
         except BaseException:

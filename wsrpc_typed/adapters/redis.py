@@ -230,7 +230,7 @@ class RedisBackplane:
                     except (RedisError, OSError, BackplaneUnavailable):
                         continue
                     break
-                logger.warning("backplane restored: Redis at %s answers again", self.url)
+                logger.info("backplane restored: Redis at %s answers again", self.url)
                 self.hub.emit("backplane", "restored", None)
                 continue
             if message is None or message["type"] not in ("message", "subscribe"):

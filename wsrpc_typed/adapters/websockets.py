@@ -38,6 +38,7 @@ import asyncio
 import contextvars
 import logging
 import random
+import socket
 import ssl as ssl_module
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, cast
@@ -710,6 +711,8 @@ async def serve(
     compression: Literal["deflate"] | None = None,
     open_timeout: float | None = 10.0,
     close_timeout: float | None = 10.0,
+    reuse_port: bool = False,
+    sock: socket.socket | None = None,
 ) -> asyncio.Server:
     """Listen for WebSocket connections and hand each accepted one to ``acceptor``.
 
@@ -729,6 +732,9 @@ async def serve(
         compression: ``None`` or ``"deflate"`` (per-message deflate, websockets' defaults).
         open_timeout: Seconds allowed for the opening handshake.
         close_timeout: Seconds allowed for the closing handshake.
+        reuse_port: Bind with ``SO_REUSEPORT``: processes that all do share the
+            port, and the kernel spreads connections over them.
+        sock: A listening socket to serve on, instead of binding ``host:port``.
 
     Returns:
         The listening asyncio server.
@@ -746,7 +752,11 @@ async def serve(
             protocol, acceptor, open_timeout=open_timeout, close_timeout=close_timeout
         )
 
-    return await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock, ssl=ssl, backlog=backlog)
+    return await loop.create_server(
+        factory, host, port, ssl=ssl, backlog=backlog, reuse_port=reuse_port or None
+    )
 
 
 async def connect(
