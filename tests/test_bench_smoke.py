@@ -58,3 +58,17 @@ def test_bench_memory_runs_and_reports_both_targets() -> None:
             proc.stdout
         )
     assert re.search(r"^ratio wsrpc/ws_echo=-?\d+\.\d+$", proc.stdout, re.M), proc.stdout
+
+
+def test_bench_backplane_quick_runs_and_reports_both_ratios() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_backplane", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^  cross / local: \d+\.\d\dx", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^  publish / broadcast: \d+\.\d\dx", proc.stdout, re.MULTILINE), proc.stdout
