@@ -342,7 +342,8 @@ class _Builder:
                     ),
                     registration=(
                         f"  connection.handle({literal(method.name)}, (params, context) => "
-                        f"handlers.{name}(params, context), [{names}]);"
+                        f"handlers.{name}(params, context), [{names}]"
+                        + (", true);" if method.stream else ");")
                     ),
                 )
             )

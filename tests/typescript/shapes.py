@@ -224,6 +224,15 @@ def build_router(probe: Probe = probe) -> Router:
         """The sum of what the client counts (a stream from the client, window 4)."""
         return sum([n async for n in ctx.peer.stream("count", {"upto": upto}, window=4)])
 
+    @router.method
+    async def miscount(ctx: Context) -> int:
+        """Call the client's ``count`` stream as a plain call, which it refuses: the code."""
+        try:
+            await ctx.peer.call("count", {"upto": 3}, timeout=ctx.remaining())
+        except RpcError as exc:
+            return exc.code
+        return 0
+
     @router.peer.method
     async def shout(text: str) -> str:
         """Say ``text`` louder."""

@@ -49,6 +49,21 @@ async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> N
 async def test_node_client_against_a_live_server(scenarios: Path) -> None:
     server, url = await start_listening(*SERVE, "--port", "0")
     port = url.rsplit(":", 1)[1]
+    # From the live server's rpc.discover, the same bytes as from the module.
+    generate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsrpc_gen.cli",
+        "client",
+        url,
+        "--lang",
+        "typescript",
+        "--class-name",
+        "ShapesClient",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    generated, _ = await asyncio.wait_for(generate.communicate(), UNIT * 4)
+    assert generated.decode() == (scenarios.parent.parent / "shapes.ts").read_text()
     client = await asyncio.create_subprocess_exec(
         node(),
         str(scenarios),
@@ -150,6 +165,7 @@ async def test_node_client_against_a_live_server(scenarios: Path) -> None:
 
     assert results["ask"] == "HEY!"
     assert results["total"] == sum(range(1, 101))
+    assert results["miscount"] == -32600  # a stream called as a plain call is refused
     assert results["notes"] == ["n1"]
 
     assert results["restarted"] == {

@@ -187,9 +187,10 @@ export class RpcConnection {
             socket.close(1000);
         });
     }
-    /** Register the handler of a method the server calls on this client. */
-    handle(method, fn, names = []) {
-        this.handlers.set(method, { fn, names });
+    /** Register the handler of a method the server calls on this client: `names` maps
+     * positional params to names; a `stream` handler returns an AsyncIterable of its items. */
+    handle(method, fn, names = [], stream = false) {
+        this.handlers.set(method, { fn, names, stream });
     }
     /** Call `method` and resolve with its result; `errors`: the classes of the errors it
      * declares (an error reply with one of their codes rejects with that class). */
@@ -534,6 +535,13 @@ export class RpcConnection {
                 this.sendQuietly({ jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${method}` } });
             return;
         }
+        const streamed = typeof request.credit === "number" && request.credit > 0;
+        if (entry.stream !== streamed) {
+            const message = entry.stream ? `${method} streams: call it as a stream` : `${method} does not stream`;
+            if (!notification)
+                this.sendQuietly({ jsonrpc: "2.0", id, error: { code: -32600, message: "Invalid Request", data: message } });
+            return;
+        }
         const controller = new host.AbortController();
         if (!notification)
             this.serving.set(id, controller);
@@ -556,10 +564,9 @@ export class RpcConnection {
         }
         try {
             const result = await entry.fn(params, { signal: controller.signal, connection: this });
-            if (!notification && typeof request.credit === "number") {
+            if (streamed)
                 await this.produce(id, request.credit, result, controller.signal);
-            }
-            reply({ result: result === undefined || typeof request.credit === "number" ? null : result });
+            reply({ result: result === undefined || streamed ? null : result });
         }
         catch (error) {
             if (controller.signal.aborted) {

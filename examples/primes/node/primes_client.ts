@@ -284,7 +284,7 @@ export class RpcConnection {
   private socket: WebSocketLike | null = null;
   private nextId = 1;
   private readonly pending = new Map<unknown, Pending>();
-  private readonly handlers = new Map<string, { fn: HandlerFunction; names: readonly string[] }>();
+  private readonly handlers = new Map<string, { fn: HandlerFunction; names: readonly string[]; stream: boolean }>();
   private readonly serving = new Map<unknown, AbortControllerLike>();
   private readonly credits = new Map<unknown, { credit: number; more: (() => void) | null }>();
   private waiters: Waiter[] = [];
@@ -347,9 +347,10 @@ export class RpcConnection {
     });
   }
 
-  /** Register the handler of a method the server calls on this client. */
-  handle(method: string, fn: HandlerFunction, names: readonly string[] = []): void {
-    this.handlers.set(method, { fn, names });
+  /** Register the handler of a method the server calls on this client: `names` maps
+   * positional params to names; a `stream` handler returns an AsyncIterable of its items. */
+  handle(method: string, fn: HandlerFunction, names: readonly string[] = [], stream = false): void {
+    this.handlers.set(method, { fn, names, stream });
   }
 
   /** Call `method` and resolve with its result; `errors`: the classes of the errors it
@@ -681,6 +682,12 @@ export class RpcConnection {
       if (!notification) this.sendQuietly({ jsonrpc: "2.0", id, error: { code: -32601, message: `Method not found: ${method}` } });
       return;
     }
+    const streamed = typeof request.credit === "number" && request.credit > 0;
+    if (entry.stream !== streamed) {
+      const message = entry.stream ? `${method} streams: call it as a stream` : `${method} does not stream`;
+      if (!notification) this.sendQuietly({ jsonrpc: "2.0", id, error: { code: -32600, message: "Invalid Request", data: message } });
+      return;
+    }
     const controller = new host.AbortController();
     if (!notification) this.serving.set(id, controller);
     let deadline: Handle = null;
@@ -701,10 +708,8 @@ export class RpcConnection {
     }
     try {
       const result = await entry.fn(params, { signal: controller.signal, connection: this });
-      if (!notification && typeof request.credit === "number") {
-        await this.produce(id, request.credit, result as AsyncIterable<unknown>, controller.signal);
-      }
-      reply({ result: result === undefined || typeof request.credit === "number" ? null : result });
+      if (streamed) await this.produce(id, request.credit as number, result as AsyncIterable<unknown>, controller.signal);
+      reply({ result: result === undefined || streamed ? null : result });
     } catch (error) {
       if (controller.signal.aborted) {
         this.serving.delete(id);

@@ -173,6 +173,7 @@ try {
 // -- the server calls the client -----------------------------------------------------------------
 report("ask", await client.ask({ text: "hey" }));
 report("total", await client.total({ upto: 100 }));
+report("miscount", await client.miscount());
 
 // -- notifications ------------------------------------------------------------------------------
 await client.notify.note({ text: "n1" });
