@@ -3,7 +3,7 @@ exports, standard globals and the client class, methods named like the client's 
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from wsrpc_typed import Router
 
@@ -50,3 +50,20 @@ for _name in ("close", "connection", "notify", "constructor", "delete", "with.do
         return None
 
     router.method(name=_name)(_member)
+
+
+class Oddities(BaseModel):
+    """Wire names that are not identifiers, a list of a union, a constant object."""
+
+    model_config = {"populate_by_name": True}
+
+    dashed: str = Field(alias="my-field")
+    mixed: list[int | str] = []
+    nested: list[list[Record | None]] = []
+    fixed: dict[str, int] = Field(default={"a": 1}, json_schema_extra={"const": {"a": 1}})
+
+
+@router.method(deprecated=True)
+async def odd(value: Oddities) -> Oddities:
+    """Use something else."""
+    return value

@@ -66,6 +66,16 @@ def test_generated_modules_pass_strict_tsc(
     for name in ("close_", "connection_", "notify_", "constructor_", "delete", "with_dot"):
         assert re.search(rf"^  {re.escape(name)}\(options\?: CallOptions\)", text, re.M), name
     assert "RpcError2" not in RUNTIME_NAMES
+    # Wire names that are not identifiers are quoted keys; unions in arrays keep their
+    # parentheses; a constant object has no literal type; deprecation reaches the doc.
+    for line in (
+        '  "my-field": string;',
+        "  mixed?: (number | string)[];",
+        "  nested?: (Record2 | null)[][];",
+        "  fixed?: unknown;",
+        "   * @deprecated\n   */\n  odd(params: { value: Oddities }",
+    ):
+        assert line in text, line
 
 
 def test_generated_module_imports_nothing(

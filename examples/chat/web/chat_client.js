@@ -164,6 +164,7 @@ export class RpcConnection {
         if (this.socket !== null)
             return Promise.reject(new Error("the connection is already open"));
         this.closing = false;
+        this.gaveUp = false;
         return this.dial();
     }
     /** Close the connection; calls in flight fail with ConnectionClosed. */
@@ -350,7 +351,7 @@ export class RpcConnection {
     ready(timeout, method) {
         if (this.connected)
             return Promise.resolve();
-        if (this.closing || this.backoff === null || this.gaveUp || this.socket === null && this.closedWith === null) {
+        if (this.closing || this.backoff === null || this.gaveUp || (this.socket === null && this.closedWith === null)) {
             return Promise.reject(this.closedWith ?? new ConnectionClosed("the connection is not open"));
         }
         return new Promise((resolve, reject) => {
@@ -398,6 +399,12 @@ export class RpcConnection {
             }
             let opened = false;
             socket.onopen = () => {
+                if (this.closing) {
+                    // close() was called while this (re)connection was being made.
+                    socket.close(1000);
+                    reject(new ConnectionClosed("the connection was closed", 1000));
+                    return;
+                }
                 opened = true;
                 this.socket = socket;
                 this.closedWith = null;
@@ -446,6 +453,8 @@ export class RpcConnection {
         this.retry(0);
     }
     retry(attempt) {
+        if (this.closing)
+            return;
         const backoff = this.backoff;
         if (backoff.attempts !== null && attempt >= backoff.attempts) {
             this.gaveUp = true;

@@ -328,6 +328,7 @@ export class RpcConnection {
   open(): Promise<void> {
     if (this.socket !== null) return Promise.reject(new Error("the connection is already open"));
     this.closing = false;
+    this.gaveUp = false;
     return this.dial();
   }
 
@@ -510,7 +511,7 @@ export class RpcConnection {
   /** Resolve when the connection is open (waiting for a reconnection, if one is under way). */
   private ready(timeout: number | null, method: string): Promise<void> {
     if (this.connected) return Promise.resolve();
-    if (this.closing || this.backoff === null || this.gaveUp || this.socket === null && this.closedWith === null) {
+    if (this.closing || this.backoff === null || this.gaveUp || (this.socket === null && this.closedWith === null)) {
       return Promise.reject(this.closedWith ?? new ConnectionClosed("the connection is not open"));
     }
     return new Promise<void>((resolve, reject) => {
@@ -556,6 +557,12 @@ export class RpcConnection {
       }
       let opened = false;
       socket.onopen = () => {
+        if (this.closing) {
+          // close() was called while this (re)connection was being made.
+          socket.close(1000);
+          reject(new ConnectionClosed("the connection was closed", 1000));
+          return;
+        }
         opened = true;
         this.socket = socket;
         this.closedWith = null;
@@ -602,6 +609,7 @@ export class RpcConnection {
   }
 
   private retry(attempt: number): void {
+    if (this.closing) return;
     const backoff = this.backoff as Required<Backoff>;
     if (backoff.attempts !== null && attempt >= backoff.attempts) {
       this.gaveUp = true;
