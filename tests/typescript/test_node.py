@@ -149,10 +149,13 @@ async def test_node_client_against_a_live_server(scenarios: Path) -> None:
     assert results["invalid"] == {"cls": "InvalidParams", "loc": ["amount"]}
 
     # 10,000 items; while the consumer paused at item 5,000 the server ran ahead by no
-    # more than the window (and a credit batch): neither side buffered the stream.
+    # more than the window: neither side buffered the stream.
     stream = results["stream"]
     assert (stream["received"], stream["inOrder"]) == (10_000, True)
     assert 5_000 <= stream["producedAtPause"] <= 5_000 + 2 * stream["window"], stream
+    # The client held at most the window (the item in hand included), and did fill it
+    # while the consumer paused.
+    assert stream["mostBuffered"] == stream["window"], stream
     # Leaving the loop cancelled the handler: production stopped near the break.
     broke = results["break"]
     assert broke["last"] == 20

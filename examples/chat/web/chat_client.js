@@ -624,6 +624,11 @@ export class RpcConnection {
 export class RpcStream {
     start;
     started = false;
+    queue = [];
+    /** Items received and not yet consumed: never more than the window. */
+    get buffered() {
+        return this.queue.length;
+    }
     constructor(start) {
         this.start = start;
     }
@@ -631,7 +636,7 @@ export class RpcStream {
         if (this.started)
             throw new Error("a stream can be iterated once; call the method again");
         this.started = true;
-        const queue = [];
+        const queue = this.queue;
         let finished = false;
         let failure = null;
         let wake = null;

@@ -772,6 +772,12 @@ interface StreamSink {
 export class RpcStream<T> implements AsyncIterable<T> {
   private readonly start: (sink: StreamSink) => Promise<void>;
   private started = false;
+  private readonly queue: T[] = [];
+
+  /** Items received and not yet consumed: never more than the window. */
+  get buffered(): number {
+    return this.queue.length;
+  }
 
   constructor(start: (sink: StreamSink) => Promise<void>) {
     this.start = start;
@@ -780,7 +786,7 @@ export class RpcStream<T> implements AsyncIterable<T> {
   [Symbol.asyncIterator](): AsyncIterator<T> {
     if (this.started) throw new Error("a stream can be iterated once; call the method again");
     this.started = true;
-    const queue: T[] = [];
+    const queue = this.queue;
     let finished = false;
     let failure: { error: unknown } | null = null;
     let wake: (() => void) | null = null;

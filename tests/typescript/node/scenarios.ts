@@ -114,15 +114,19 @@ try {
   let received = 0;
   let inOrder = true;
   let producedAtPause = -1;
-  for await (const item of client.items({ count: 10_000, pad: 100 }, { window })) {
+  let mostBuffered = 0;
+  const stream = client.items({ count: 10_000, pad: 100 }, { window });
+  for await (const item of stream) {
+    mostBuffered = Math.max(mostBuffered, stream.buffered + 1);
     if (item.seq !== received) inOrder = false;
     received += 1;
     if (received === 5_000) {
       await sleep(300); // a slow consumer: the server must wait for it
+      mostBuffered = Math.max(mostBuffered, stream.buffered);
       producedAtPause = await client.produced();
     }
   }
-  report("stream", { received, inOrder, producedAtPause, window });
+  report("stream", { received, inOrder, producedAtPause, mostBuffered, window });
 }
 {
   let last = -1;
