@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import struct
@@ -97,9 +98,10 @@ async def test_chat_page_in_headless_chromium(tmp_path: Path) -> None:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                # Chromium's profile and caches go to the test's folder.
                 env={
+                    **os.environ,
                     "WAIT_MS": str(int(UNIT * 4000)),
-                    "PATH": "/usr/bin:/bin",
                     "HOME": str(tmp_path),
                 },
             )
