@@ -29,7 +29,13 @@ from wsrpc_typed.errors import WsrpcError
 from wsrpc_typed.schema import jsonschema_document, openrpc_document, render_json
 
 from .diff import diff_specs
-from .generate import DEFAULT_CLASS_NAME, DEFAULT_PEER_CLASS_NAME, generate_client, generate_peer
+from .generate import (
+    DEFAULT_CLASS_NAME,
+    DEFAULT_PEER_CLASS_NAME,
+    generate_client,
+    generate_peer,
+    generate_typescript_client,
+)
 from .loaders import document_from_source, load_spec, spec_from_document
 
 __all__ = ["app", "main"]
@@ -72,6 +78,16 @@ class Format(StrEnum):
     jsonschema = "jsonschema"
     openrpc = "openrpc"
     asyncapi = "asyncapi"
+
+
+class Lang(StrEnum):
+    """Target languages of generated code."""
+
+    python = "python"
+    typescript = "typescript"
+
+
+LangOpt = Annotated[Lang, typer.Option("--lang", "-l", help="Language of the generated module.")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -156,15 +172,18 @@ def client(
             "'Client', plus 'Handlers').",
         ),
     ] = "",
+    lang: LangOpt = Lang.python,
     check: CheckOpt = False,
 ) -> None:
-    """Generate a typed Python client module from a schema document.
+    """Generate a typed client module (Python, or TypeScript) from a schema document.
 
-    When the document declares peer methods, the module also has a Protocol of the
-    handlers the client implements and register_handlers(router, handlers).
+    When the document declares peer methods, the module also has the handlers the
+    client implements (a Protocol and register_handlers(router, handlers) in Python,
+    an interface and registerHandlers(connection, handlers) in TypeScript).
     """
+    generate = generate_typescript_client if lang is Lang.typescript else generate_client
     try:
-        text = generate_client(
+        text = generate(
             document_from_source(source, request_headers(header, token)),
             class_name=class_name,
             handlers_name=handlers_name,
@@ -183,9 +202,20 @@ def peer(
     class_name: Annotated[
         str, typer.Option("--class-name", help="Name of the generated peer class.")
     ] = DEFAULT_PEER_CLASS_NAME,
+    lang: LangOpt = Lang.python,
     check: CheckOpt = False,
 ) -> None:
-    """Generate the server-side stub that calls the peer methods a schema declares."""
+    """Generate the server-side stub that calls the peer methods a schema declares.
+
+    The stub is Python, for the Python server; a TypeScript client's side of the peer
+    methods (their interface and registration) is in its client module.
+    """
+    if lang is Lang.typescript:
+        raise _fail(
+            "a peer stub is server-side code, and the server is Python; the TypeScript "
+            "client module holds the peer methods' interface and registerHandlers "
+            "(wsrpc-gen client SOURCE --lang typescript)"
+        )
     try:
         text = generate_peer(
             document_from_source(source, request_headers(header, token)), class_name=class_name

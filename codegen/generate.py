@@ -21,12 +21,15 @@ from .loaders import spec_from_document
 from .model import api_model
 from .python.build import build_module
 from .python.render import render_module
+from .typescript.build import build_module as build_ts_module
+from .typescript.render import render_module as render_ts_module
 
 __all__ = [
     "DEFAULT_CLASS_NAME",
     "DEFAULT_PEER_CLASS_NAME",
     "generate_client",
     "generate_peer",
+    "generate_typescript_client",
     "import_client",
     "schema_hash",
 ]
@@ -74,6 +77,35 @@ def generate_client(
         options=options,
     )
     return render_module(module)
+
+
+def generate_typescript_client(
+    document: Mapping[str, Any], *, class_name: str = DEFAULT_CLASS_NAME, handlers_name: str = ""
+) -> str:
+    """The source of a typed TypeScript client module for a schema document.
+
+    One self-contained module with no imports: the API's types, error classes, the
+    client class (``class_name``), and when the document declares peer methods the
+    handlers interface (``handlers_name``, default ``ChatClient`` -> ``ChatHandlers``)
+    with ``registerHandlers(connection, handlers)``; then the runtime it runs on.
+
+    Raises:
+        wsrpc_typed.schema.SchemaError: the document is not a schema document.
+        wsrpc_typed.errors.CodegenError: a name cannot be given without a collision.
+    """
+    spec = spec_from_document(document)
+    options = [f"--class-name {class_name}"] if class_name != DEFAULT_CLASS_NAME else []
+    if handlers_name:
+        options.append(f"--handlers-name {handlers_name}")
+    module = build_ts_module(
+        api_model(spec),
+        class_name=class_name,
+        schema_hash=schema_hash(spec),
+        version=__version__,
+        handlers=handlers_name,
+        options=options,
+    )
+    return render_ts_module(module)
 
 
 def generate_peer(document: Mapping[str, Any], *, class_name: str = DEFAULT_PEER_CLASS_NAME) -> str:
