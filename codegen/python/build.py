@@ -28,7 +28,7 @@ from typing import Literal
 
 from wsrpc_typed.schema import SchemaError
 
-from ..model import Api, EnumDef, ErrorDef, MethodDef, Ref, strip
+from ..model import Api, EnumDef, ErrorDef, MethodDef
 from .definitions import CodegenError, DefinitionsBuilder, Namespace, scalar
 from .definitions import class_name as definition_class_name
 from .handlers import handlers_protocol, registration
@@ -48,11 +48,17 @@ _RUNTIME = (
     "Client",
     "ConfigDict",
     "Connection",
+    "DEFAULT",
+    "Default",
     "Field",
+    "NotRequired",
     "RemoteMethod",
     "RemoteStream",
     "Router",
     "RpcError",
+    "TypedDict",
+    "dataclass",
+    "with_config",
 )
 _TYPING = ("Annotated", "Any", "Final", "Literal", "Protocol")
 #: The registration helper's name in a client module with peer methods.
@@ -95,6 +101,7 @@ class MethodParts:
         receiver: The name of ``self`` (``self_`` when a param is called ``self``).
         result: The result (item) type.
         doc: The docstring text (description and declared errors), if any.
+        defaults: ``"wire": default`` (JSON) of each param declared ``= DEFAULT``.
     """
 
     spec: MethodDef
@@ -107,6 +114,7 @@ class MethodParts:
     receiver: str
     result: str
     doc: str | None
+    defaults: tuple[str, ...] = ()
 
 
 class _Builder(DefinitionsBuilder):
@@ -170,9 +178,12 @@ class _Builder(DefinitionsBuilder):
 
     # -- methods ------------------------------------------------------------------
 
-    def parts(self, method: MethodDef, used: dict[str, str], summary: str) -> MethodParts:
+    def parts(
+        self, method: MethodDef, used: dict[str, str], summary: str, *, calling: bool = True
+    ) -> MethodParts:
         """Names, types and defaults of ``method``'s signature (``used``: Python method names;
-        ``summary``: the docstring's first line when the method has no description)."""
+        ``summary``: the docstring's first line when the method has no description;
+        ``calling``: a method this module calls, not one it handles)."""
         name = identifier(method.name, reserved=frozenset({"_connection"}))
         if name.startswith("__"):
             name = name.lstrip("_") or "call"
@@ -187,6 +198,7 @@ class _Builder(DefinitionsBuilder):
         param_types: list[str] = []
         call_args: list[str] = []
         keywords: list[str] = []
+        defaults: list[str] = []
         taken: dict[str, str] = {}
         for param in method.params:
             attr = identifier(param.name)
@@ -199,13 +211,19 @@ class _Builder(DefinitionsBuilder):
             annotation = self.types.expr(param.type)
             if param.has_default and not param.required:
                 default = param.default
-                if not scalar(default) and not isinstance(strip(param.type), Ref):
+                if scalar(default):
+                    tail = f": {annotation} = {self._value(default, param.type)}"
+                elif not calling:
                     raise CodegenError(
-                        f"method {method.name!r}, param {param.name!r}: its default "
-                        f"{default!r} is not a scalar; generated signatures support None, "
-                        "bool, number, string and enum defaults"
+                        f"peer method {method.name!r}, param {param.name!r}: its default "
+                        f"{default!r} is not a scalar; a client's handler of a peer method "
+                        "supports None, bool, number, string and enum defaults"
                     )
-                tail = f": {annotation} = {self._value(default, param.type)}"
+                else:
+                    # A list, object or model: the helper sends the declared JSON default.
+                    self.types.imports.update({"stubs.DEFAULT", "stubs.Default"})
+                    tail = f": {annotation} | Default = DEFAULT"
+                    defaults.append(f"{py_literal(param.name)}: {py_literal(default)}")
             elif not param.required:
                 raise CodegenError(
                     f"method {method.name!r}, param {param.name!r}: optional without a default"
@@ -243,6 +261,7 @@ class _Builder(DefinitionsBuilder):
             receiver=receiver,
             result=self.types.expr(method.result),
             doc=doc or None,
+            defaults=tuple(defaults),
         )
 
     def client_method(self, parts: MethodParts) -> list[ClientMethod]:
@@ -256,8 +275,10 @@ class _Builder(DefinitionsBuilder):
             Group("", "{", parts.param_types, "}"),
             result,
         ]
-        if error_names:
+        if error_names or parts.defaults:
             args.append(Group("", "[", tuple(error_names), "]"))
+        if parts.defaults:
+            args.append(Group("defaults=", "{", parts.defaults, "}"))
         helper = "RemoteStream" if method.stream else "RemoteMethod"
         self.types.imports.update({f"stubs.{helper}", "typing.Final"})
         constant_lines = layout(
@@ -343,7 +364,8 @@ class _Builder(DefinitionsBuilder):
         # Every Python name is decided before any twin name is checked against them.
         methods = [cm for parts in all_parts for cm in self.client_method(parts)]
         peer_parts = [
-            self.parts(m, {}, f"Handle ``{m.name}`` from the server.") for m in self.peers
+            self.parts(m, {}, f"Handle ``{m.name}`` from the server.", calling=False)
+            for m in self.peers
         ]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
         spec = self.api

@@ -53,12 +53,17 @@ class ModelField:
 
 @dataclass(frozen=True, slots=True)
 class ModelClass:
-    """A pydantic model reproduced from an object definition."""
+    """A class reproduced from an object definition: a pydantic model, a dataclass
+    (``decorators``, no ``base``) or a ``TypedDict``."""
 
     name: str
     docstring: str | None
     config: tuple[str, ...]
     fields: tuple[ModelField, ...]
+    #: Lines before ``class`` (``@dataclass(...)``, ``@with_config(...)``).
+    decorators: tuple[str, ...] = ()
+    #: The base class, if any.
+    base: str = "BaseModel"
 
 
 @dataclass(frozen=True, slots=True)

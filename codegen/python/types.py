@@ -77,13 +77,20 @@ class TypeMapper:
         self.imports.update({"typing.Annotated", "stubs.Field"})
         return f"Annotated[{base}, Field({', '.join(kwargs)})]"
 
+    def split(self, node: TypeNode) -> tuple[str, list[str]]:
+        """The type expression of ``node`` without its constraints, and their ``Field``
+        arguments."""
+        if not isinstance(node, Constrained):
+            return self.expr(node), []
+        kwargs = [f"{_CONSTRAINTS[key]}={py_literal(value)}" for key, value in node.constraints]
+        if node.extra:
+            kwargs.append(f"json_schema_extra={py_literal(dict(node.extra))}")
+        return self.expr(node.base), kwargs
+
     def expr(self, node: TypeNode) -> str:
         """The type expression of ``node``, constraints included."""
         if isinstance(node, Constrained):
-            kwargs = [f"{_CONSTRAINTS[key]}={py_literal(value)}" for key, value in node.constraints]
-            if node.extra:
-                kwargs.append(f"json_schema_extra={py_literal(dict(node.extra))}")
-            return self.annotate(self.expr(node.base), kwargs)
+            return self.annotate(*self.split(node))
         if isinstance(node, Scalar):
             if node.format is None:
                 return _SCALARS[node.kind]
