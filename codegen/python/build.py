@@ -211,16 +211,18 @@ class _Builder(DefinitionsBuilder):
             annotation = self.types.expr(param.type)
             if param.has_default and not param.required:
                 default = param.default
-                if scalar(default):
-                    tail = f": {annotation} = {self._value(default, param.type)}"
+                text = self.signature_value(default, param.type) if scalar(default) else None
+                if text is not None:
+                    tail = f": {annotation} = {text}"
                 elif not calling:
                     raise CodegenError(
                         f"peer method {method.name!r}, param {param.name!r}: its default "
-                        f"{default!r} is not a scalar; a client's handler of a peer method "
-                        "supports None, bool, number, string and enum defaults"
+                        f"{default!r} cannot be written in a signature; a client's handler of "
+                        "a peer method supports None, bool, number, string, enum, Decimal, "
+                        "date and time defaults"
                     )
                 else:
-                    # A list, object or model: the helper sends the declared JSON default.
+                    # A list, object, model or UUID: the helper sends the declared JSON.
                     self.types.imports.update({"stubs.DEFAULT", "stubs.Default"})
                     tail = f": {annotation} | Default = DEFAULT"
                     defaults.append(f"{py_literal(param.name)}: {py_literal(default)}")
@@ -415,7 +417,9 @@ class _Builder(DefinitionsBuilder):
         typing_names = [n for n in _TYPING if f"typing.{n}" in imports]
         if typing_names:
             stdlib.append(f"from typing import {', '.join(typing_names)}")
-        runtime = sorted(n.split(".", 1)[1] for n in imports if n.startswith("stubs."))
+        runtime = sorted(
+            (n.split(".", 1)[1] for n in imports if n.startswith("stubs.")), key=_isort_key
+        )
         runtime_import = layout(
             Group("from wsrpc_typed.stubs import ", "(", tuple(runtime), ")"), "", explode=True
         )
@@ -444,6 +448,13 @@ class _Builder(DefinitionsBuilder):
             handlers=handlers,
             registration=register,
         )
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    # The import sorter's order by type: CONSTANTS, then Classes, then functions.
+    if name.isupper():
+        return (0, name)
+    return (1 if name[:1].isupper() else 2, name)
 
 
 def _one_line(text: str) -> str:

@@ -6,7 +6,6 @@ base of its builder, holding what concerns definitions and default values.
 
 from __future__ import annotations
 
-import base64
 import keyword
 import re
 from collections.abc import Iterable
@@ -33,7 +32,7 @@ from ..model import (
     strip,
 )
 from .parts import EnumClass, EnumMember, ModelClass, ModelField
-from .source import Group, Part, bytes_literal, docstring, identifier, layout, py_literal
+from .source import Group, Part, docstring, identifier, layout, py_literal
 from .types import TypeMapper
 
 __all__ = [
@@ -284,18 +283,23 @@ class DefinitionsBuilder:
         )
 
     def _value(self, value: Any, node: TypeNode) -> str:
-        """A default as Python source: enum members by name, typed strings (bytes, decimals,
-        dates, UUIDs) as values of their type, other JSON values as literals."""
+        """A default as Python source, by its type: enum members by name, typed strings
+        (bytes, decimals, dates, UUIDs) as values of their type, tuples and sets as tuples
+        and sets, other JSON values as literals."""
+        text = self._signature_value(value, node, signature=False)
+        assert text is not None  # only a signature refuses a value
+        return text
+
+    def signature_value(self, value: Any, node: TypeNode) -> str | None:
+        """A scalar param default as Python source, or ``None`` if a signature cannot hold
+        it (a call ruff's B008 refuses there, such as ``uuid.UUID(...)``)."""
+        return self._signature_value(value, node, signature=True)
+
+    def _signature_value(self, value: Any, node: TypeNode, *, signature: bool) -> str | None:
         node = strip(node)
         fmt = node.format if isinstance(node, Scalar) else None
-        if isinstance(value, str) and fmt in _TYPED_STRINGS:
-            if fmt == "base64url":
-                return bytes_literal(base64.urlsafe_b64decode(value.encode()))
-            if fmt == "binary":
-                return bytes_literal(value.encode())
-            module, constructor = _TYPED_STRINGS[fmt]
-            self.types.imports.add(module)
-            return f"{constructor}({py_literal(value)})"
+        if isinstance(value, str) and fmt is not None:
+            return self.types.format_value(fmt, value, signature=signature)
         if isinstance(node, Ref):
             target = self.api.definitions[node.key]
             if isinstance(target, EnumDef) and value in target.values:
@@ -323,15 +327,6 @@ class DefinitionsBuilder:
 
 
 _EMPTY = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
-_TYPED_STRINGS = {
-    "base64url": ("", ""),
-    "binary": ("", ""),
-    "decimal": ("decimal", "decimal.Decimal"),
-    "date-time": ("datetime", "datetime.datetime.fromisoformat"),
-    "date": ("datetime", "datetime.date.fromisoformat"),
-    "time": ("datetime", "datetime.time.fromisoformat"),
-    "uuid": ("uuid", "uuid.UUID"),
-}
 
 
 def scalar(value: Any) -> bool:

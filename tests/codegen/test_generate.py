@@ -268,6 +268,7 @@ def test_generator_reads_only_the_document() -> None:
     "path",
     [
         GOLDEN / "bank_client.py",
+        GOLDEN / "zoo_client.py",
         *sorted(ROOT.glob("examples/*/client_generated.py")),
         *sorted(ROOT.glob("examples/*/peer_generated.py")),
     ],
