@@ -38,7 +38,16 @@ from .parts import (
     ErrorClass,
     Module,
 )
-from .source import LINE_LENGTH, Group, docstring, identifier, layout, py_literal
+from .source import (
+    LINE_LENGTH,
+    Group,
+    Part,
+    call_part,
+    docstring,
+    identifier,
+    layout,
+    py_literal,
+)
 from .types import TypeMapper
 
 __all__ = ["CodegenError", "MethodParts", "Mode", "build_module", "handlers_class_name"]
@@ -93,7 +102,8 @@ class MethodParts:
     Attributes:
         spec: The method.
         name: Its Python name.
-        params: ``name: type = default`` of each param, by Python name.
+        params: ``name: type = default`` of each param, by Python name (a default that is a
+            call, such as ``datetime.date(2024, 1, 2)``, is a group that can break).
         wire_params: The same by wire name (``None``: a wire name is not a Python name).
         param_types: ``"wire": type`` of each param.
         call_args: ``"wire": name`` of each param.
@@ -106,8 +116,8 @@ class MethodParts:
 
     spec: MethodDef
     name: str
-    params: tuple[str, ...]
-    wire_params: tuple[str, ...] | None
+    params: tuple[Part, ...]
+    wire_params: tuple[Part, ...] | None
     param_types: tuple[str, ...]
     call_args: tuple[str, ...]
     keywords: tuple[str, ...]
@@ -193,8 +203,8 @@ class _Builder(DefinitionsBuilder):
                 f"name {name!r}; rename one on the server"
             )
         used[name] = method.name
-        params: list[str] = []
-        wire_params: list[str] | None = []
+        params: list[Part] = []
+        wire_params: list[Part] | None = []
         param_types: list[str] = []
         call_args: list[str] = []
         keywords: list[str] = []
@@ -232,12 +242,12 @@ class _Builder(DefinitionsBuilder):
                 )
             else:
                 tail = f": {annotation}"
-            params.append(attr + tail)
+            params.append(call_part(attr + tail))
             if wire_params is not None and param.name.isidentifier():
                 if keyword.iskeyword(param.name):
                     wire_params = None
                 else:
-                    wire_params.append(param.name + tail)
+                    wire_params.append(call_part(param.name + tail))
             else:
                 wire_params = None
             param_types.append(f"{py_literal(param.name)}: {annotation}")

@@ -121,8 +121,9 @@ class TypeMapper:
             return bytes_literal(parsed)
         if isinstance(parsed, decimal.Decimal | uuid.UUID):
             return f"{row.type}({py_literal(value)})"
-        # datetime's reprs are constructor calls on the module: datetime.date(2024, 1, 2).
-        return repr(parsed)
+        # datetime's reprs are constructor calls on the module: datetime.date(2024, 1, 2)
+        # (with the UTC alias ruff asks for).
+        return repr(parsed).replace("datetime.timezone.utc", "datetime.UTC")
 
     def annotate(self, base: str, kwargs: list[str]) -> str:
         """``base``, or ``Annotated[base, Field(kwargs)]`` when there are any."""

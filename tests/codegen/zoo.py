@@ -7,6 +7,7 @@ trip through a generated client shows that every value survived both directions.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import enum
@@ -274,6 +275,11 @@ def build_router() -> Router:
         day: dt.date = dt.date(2024, 1, 2),
         amount: Decimal = Decimal("1.50"),
         pair: tuple[int, str] = (7, "seven"),
+        when: dt.datetime = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        at: dt.time = dt.time(3, 4),
+        took: dt.timedelta = dt.timedelta(minutes=90),
+        ident: uuid.UUID = uuid.UUID(int=1),  # noqa: B008
+        blob: bytes = b"\x00\xff",
     ) -> dict[str, Any]:
         """Defaults of every JSON kind: what the server received, as JSON."""
         values = {
@@ -293,6 +299,11 @@ def build_router() -> Router:
             "day": day,
             "amount": amount,
             "pair": pair,
+            "when": when,
+            "at": at,
+            "took": took,
+            "ident": ident,
+            "blob": base64.urlsafe_b64encode(blob).decode(),
         }
         result: dict[str, Any] = pydantic.TypeAdapter(dict[str, Any]).dump_python(
             values, mode="json"
