@@ -1,10 +1,11 @@
-"""Stage 2: build the client module's IR from an :class:`ApiSpec`.
+"""Stage 2: build the client module's IR (:mod:`wsrpc_gen.python.parts`) from the API model.
 
 Rules of this module:
 
 * Every decision is made here: class, method, param and constant names, type
-  expressions, imports, defaults, docstrings and line layout. The templates
-  (stage 3) only place the strings.
+  expressions, imports, defaults and docstring texts. The templates (stage 3)
+  hold the code shape around them: ``class`` and ``def`` lines, method bodies,
+  where docstrings go and the generated ones' fixed prose.
 * Names never collide silently. Definitions, errors and the client class share
   one namespace with the module's imports; a definition whose name is taken
   gets a numbered suffix (its schema ``title`` is kept, so its JSON Schema is
@@ -43,7 +44,6 @@ from .source import (
     Group,
     Part,
     call_part,
-    docstring,
     identifier,
     layout,
     py_literal,
@@ -110,7 +110,9 @@ class MethodParts:
         keywords: ``name=wire`` of each param (calling by Python name from wire names).
         receiver: The name of ``self`` (``self_`` when a param is called ``self``).
         result: The result (item) type.
-        doc: The docstring text (description and declared errors), if any.
+        description: The method's docstring text, if any.
+        summary: The docstring's first line when it has no description.
+        raises: ``Name: message`` of each declared error (the docstring's ``Raises:``).
         defaults: ``"wire": default`` (JSON) of each param declared ``= DEFAULT``.
     """
 
@@ -123,7 +125,9 @@ class MethodParts:
     keywords: tuple[str, ...]
     receiver: str
     result: str
-    doc: str | None
+    description: str | None
+    summary: str
+    raises: tuple[str, ...]
     defaults: tuple[str, ...] = ()
 
 
@@ -178,9 +182,7 @@ class _Builder(DefinitionsBuilder):
         self.types.imports.add("stubs.RpcError")
         return ErrorClass(
             name=self.error_names[error.name],
-            docstring=self._doc(
-                error.description or f"{error.message} (code {error.code}).", "    "
-            ),
+            doc=error.description or f"{error.message} (code {error.code}).",
             code=py_literal(error.code),
             message=py_literal(error.message),
             data_model=data_model,
@@ -256,12 +258,6 @@ class _Builder(DefinitionsBuilder):
         receiver = "self"
         while receiver in taken:
             receiver += "_"
-        doc = method.description or ""
-        if method.errors:
-            raises = "\n".join(
-                f"    {self.error_names[e.name]}: {e.message}" for e in method.errors
-            )
-            doc = f"{doc or summary}\n\nRaises:\n{raises}"
         return MethodParts(
             spec=method,
             name=name,
@@ -272,90 +268,50 @@ class _Builder(DefinitionsBuilder):
             keywords=tuple(keywords),
             receiver=receiver,
             result=self.types.expr(method.result),
-            doc=doc or None,
+            description=method.description,
+            summary=summary,
+            raises=tuple(f"{self.error_names[e.name]}: {e.message}" for e in method.errors),
             defaults=tuple(defaults),
         )
 
-    def client_method(self, parts: MethodParts) -> list[ClientMethod]:
+    def client_method(self, parts: MethodParts) -> ClientMethod:
         """The client (or peer stub) method for ``parts``; in a peer stub, a method with
         no result also gets a ``notify_`` twin that sends it as a notification."""
-        method, name, receiver, result = parts.spec, parts.name, parts.receiver, parts.result
+        method = parts.spec
         constant = self.namespace.claim("_" + re.sub(r"\W", "_", method.name).upper())
-        error_names = [self.error_names[e.name] for e in method.errors]
-        args: list[str | Group] = [
-            py_literal(method.name),
-            Group("", "{", parts.param_types, "}"),
-            result,
-        ]
-        if error_names or parts.defaults:
-            args.append(Group("", "[", tuple(error_names), "]"))
-        if parts.defaults:
-            args.append(Group("defaults=", "{", parts.defaults, "}"))
         helper = "RemoteStream" if method.stream else "RemoteMethod"
         self.types.imports.update({f"stubs.{helper}", "typing.Final"})
-        constant_lines = layout(
-            Group(f"{constant}: Final = {helper}[{result}]", "(", tuple(args), ")"), ""
-        )
-        signature_items = (receiver, *(("*", *parts.params) if parts.params else ()))
         if method.stream:
-            # A plain def that returns the helper's async generator: iterate it directly.
             self.types.imports.add("collections.abc.AsyncIterator")
-            head, returns, call = f"def {name}", f"AsyncIterator[{result}]", "return "
-        else:
-            head, returns, call = f"async def {name}", result, "return await "
-        connection_args = (f"{receiver}._connection", Group("", "{", parts.call_args, "}"))
-        decorators: tuple[str, ...] = ()
         if method.deprecated:
             self.types.imports.add("stubs.deprecated")
-            decorators = (f"    @deprecated({py_literal(f'{method.name} is deprecated')})",)
-        methods = [
-            ClientMethod(
-                name=name,
-                constant=tuple(constant_lines),
-                decorators=decorators,
-                signature=tuple(
-                    layout(Group(head, "(", signature_items, ")", f" -> {returns}"), "    ", ":")
-                ),
-                docstring=self._doc(parts.doc, "        "),
-                body=tuple(
-                    layout(Group(f"{call}{constant}", "(", connection_args, ")"), "        ")
-                ),
-            )
-        ]
-        if self.mode == "peer" and not method.stream and result == "None":
-            twin = f"notify_{name}"
+        twin = None
+        if self.mode == "peer" and not method.stream and parts.result == "None":
+            twin = f"notify_{parts.name}"
             if twin in self.used:
                 raise CodegenError(
                     f"method {method.name!r} is sent as a notification by {twin!r}, the Python "
                     f"name of method {self.used[twin]!r}; rename one"
                 )
             self.used[twin] = method.name
-            methods.append(
-                ClientMethod(
-                    name=twin,
-                    constant=(),
-                    decorators=decorators,
-                    signature=tuple(
-                        layout(
-                            Group(f"async def {twin}", "(", signature_items, ")", " -> None"),
-                            "    ",
-                            ":",
-                        )
-                    ),
-                    docstring=self._doc(
-                        f"Send ``{method.name}`` as a notification: no reply, no wait for the "
-                        "handler, no error back.",
-                        "        ",
-                    ),
-                    body=tuple(
-                        layout(
-                            Group(f"await {constant}.notify", "(", connection_args, ")"),
-                            "        ",
-                        )
-                    ),
-                )
-            )
-        return methods
+        return ClientMethod(
+            name=parts.name,
+            wire=method.name,
+            params=parts.params,
+            receiver=parts.receiver,
+            result=parts.result,
+            stream=method.stream,
+            description=parts.description,
+            summary=parts.summary,
+            raises=parts.raises,
+            constant=constant,
+            param_types=parts.param_types,
+            call_args=parts.call_args,
+            errors=tuple(self.error_names[e.name] for e in method.errors),
+            defaults=parts.defaults,
+            deprecated=method.deprecated,
+            twin=twin,
+        )
 
     # -- the module ---------------------------------------------------------------
 
@@ -374,51 +330,20 @@ class _Builder(DefinitionsBuilder):
             self.parts(m, self.used, f"Call ``{m.name}`` on {where}.") for m in self.methods
         ]
         # Every Python name is decided before any twin name is checked against them.
-        methods = [cm for parts in all_parts for cm in self.client_method(parts)]
+        methods = [self.client_method(parts) for parts in all_parts]
         peer_parts = [
             self.parts(m, {}, f"Handle ``{m.name}`` from the server.", calling=False)
             for m in self.peers
         ]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
         spec = self.api
-        about = f"{spec.description}\n\n" if spec.description else ""
-        if self.mode == "client":
-            self.types.imports.add("stubs.Client")
-            connection_type = "Client"
-            class_doc = (
-                f"Typed calls to {spec.title} (version {spec.version}).\n\n{about}"
-                "Args:\n    connection: A connection from ``wsrpc_typed.connect(url)``."
-            )
-            module_doc = (
-                f"Typed client of {spec.title} (version {spec.version}), generated from its schema."
-            )
-            command = "client"
-        else:
-            self.types.imports.add("stubs.Connection")
-            connection_type = "Connection"
-            class_doc = (
-                f"Typed calls from the server of {spec.title} (version {spec.version}) to a "
-                f"client.\n\n{about}Args:\n    connection: The client's connection "
-                "(``ctx.peer`` in a handler)."
-            )
-            module_doc = (
-                f"Server-side stub of {spec.title} (version {spec.version}): calls to its "
-                "clients.\n\nGenerated from the peer methods (``x-peer-methods``) of its schema."
-            )
-            command = "peer"
-        client = ClientClass(
-            name=self.class_name,
-            docstring=docstring(class_doc, "    "),
-            receiver="self",
-            methods=tuple(methods),
-            connection_type=connection_type,
-        )
+        self.types.imports.add("stubs.Client" if self.mode == "client" else "stubs.Connection")
         handlers = register = None
         if peer_parts:
             self.types.imports.update({"typing.Protocol", "stubs.Router"})
             if any(p.spec.stream for p in peer_parts):
                 self.types.imports.add("collections.abc.AsyncIterator")
-            handlers = handlers_protocol(self.handlers_name, peer_parts, spec)
+            handlers = handlers_protocol(self.handlers_name, peer_parts)
             register = registration(REGISTER, self.handlers_name, peer_parts)
         imports = self.types.imports
         stdlib = [f"import {m}" for m in _STDLIB_MODULES if m in imports]
@@ -441,20 +366,19 @@ class _Builder(DefinitionsBuilder):
             + ([self.handlers_name, REGISTER] if peer_parts else [])
         )
         return Module(
-            header=(
-                f"# Generated by wsrpc-gen {version}. DO NOT EDIT.",
-                f"# Schema: sha256:{schema_hash}",
-                f"# API: {_one_line(spec.title)} (version {_one_line(spec.version)})",
-                *_regenerate(command, self.options),
-            ),
-            docstring=docstring(module_doc, ""),
+            generator=version,
+            schema_hash=schema_hash,
+            title=spec.title,
+            version=spec.version,
+            description=spec.description,
+            regenerate=tuple(_regenerate(self.mode, self.options)),
             imports=tuple(stdlib),
             runtime_import=tuple(runtime_import),
             all_names=tuple(all_names),
             enums=tuple(enums),
             models=tuple(models),
             errors=tuple(errors),
-            client=client,
+            client=ClientClass(self.class_name, tuple(methods), self.mode),
             handlers=handlers,
             registration=register,
         )
@@ -465,10 +389,6 @@ def _isort_key(name: str) -> tuple[int, str]:
     if name.isupper():
         return (0, name)
     return (1 if name[:1].isupper() else 2, name)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _regenerate(command: str, options: Sequence[tuple[str, str]]) -> list[str]:

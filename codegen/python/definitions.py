@@ -32,7 +32,7 @@ from ..model import (
     strip,
 )
 from .parts import EnumClass, EnumMember, ModelClass, ModelField
-from .source import Group, Part, docstring, identifier, layout, py_literal
+from .source import Group, identifier, layout, py_literal
 from .types import TypeMapper
 
 __all__ = [
@@ -135,9 +135,7 @@ class DefinitionsBuilder:
             base = "enum.StrEnum"
         elif enum.mixin == "int" and all(type(v) is int for v in values):
             base = "enum.IntEnum"
-        return EnumClass(
-            self.names[enum.key], self._doc(enum.description, "    "), tuple(members), base
-        )
+        return EnumClass(self.names[enum.key], enum.description, tuple(members), base)
 
     def model_class(self, model: ObjectDef) -> ModelClass:
         """The class of an object type, of the kind the server declared (``model.kind``):
@@ -177,45 +175,24 @@ class DefinitionsBuilder:
             config += ['ser_json_bytes="base64"', 'val_json_bytes="base64"']
         if config:
             self.types.imports.add("stubs.ConfigDict")
-        doc = self._doc(model.description, "    ")
+        kw_only = False
         if model.kind == "model":
             self.types.imports.add("stubs.BaseModel")
-            config_lines: tuple[str, ...] = ()
-            if config:
-                config_lines = tuple(
-                    layout(Group("model_config = ConfigDict", "(", tuple(config), ")"), "    ")
-                )
-            return ModelClass(name, doc, config_lines, tuple(fields))
-        if model.kind == "typeddict":
+        elif model.kind == "typeddict":
             self.types.imports.add("stubs.TypedDict")
-            decorators: tuple[str, ...] = ()
             if config:
                 self.types.imports.add("stubs.with_config")
-                decorators = tuple(
-                    layout(
-                        Group(
-                            "@with_config",
-                            "(",
-                            (Group("ConfigDict", "(", tuple(config), ")"),),
-                            ")",
-                        ),
-                        "",
-                    )
-                )
-            return ModelClass(name, doc, (), tuple(fields), decorators, "TypedDict")
-        # A dataclass: pydantic's, so that constraints hold when it is constructed too.
-        self.types.imports.add("stubs.dataclass")
-        options: list[Part] = []
-        seen_default = False
-        for field in model.fields:
-            if field.required and seen_default:
-                options.append("kw_only=True")  # a required field after one with a default
-                break
-            seen_default = seen_default or not field.required
-        if config:
-            options.append(Group("config=ConfigDict", "(", tuple(config), ")"))
-        head: Part = Group("@dataclass", "(", tuple(options), ")") if options else "@dataclass"
-        return ModelClass(name, doc, (), tuple(fields), tuple(layout(head, "")), "")
+        else:
+            # A dataclass: pydantic's, so that constraints hold when it is constructed too.
+            self.types.imports.add("stubs.dataclass")
+            seen_default = False
+            for field in model.fields:
+                # A required field after one with a default: keyword-only fields.
+                kw_only = kw_only or (field.required and seen_default)
+                seen_default = seen_default or not field.required
+        return ModelClass(
+            name, model.description, tuple(fields), model.kind, tuple(config), kw_only
+        )
 
     def model_field(self, model: ObjectDef, attr: str, field: FieldDef) -> ModelField:
         """One field of ``model``'s class: ``attr: annotation`` and its default (model,
@@ -320,10 +297,6 @@ class DefinitionsBuilder:
             pairs = (f"{py_literal(k)}: {self._value(v, node.value)}" for k, v in value.items())
             return f"{{{', '.join(pairs)}}}"
         return py_literal(value)
-
-    @staticmethod
-    def _doc(text: str | None, indent: str) -> str | None:
-        return None if text is None else docstring(text, indent)
 
 
 _EMPTY = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
