@@ -212,6 +212,10 @@ class _Builder(DefinitionsBuilder):
         keywords: list[str] = []
         defaults: list[str] = []
         taken: dict[str, str] = {}
+        # A wrapper param filled by a factory has no Python default: keyword-only params
+        # may follow params with one.
+        keyword_only = False
+        wire_part: Part | None = None
         for param in method.params:
             attr = identifier(param.name)
             if attr in taken:
@@ -227,12 +231,16 @@ class _Builder(DefinitionsBuilder):
                 if text is not None:
                     tail = f": {annotation} = {text}"
                 elif not calling:
-                    raise CodegenError(
-                        f"peer method {method.name!r}, param {param.name!r}: its default "
-                        f"{default!r} cannot be written in a signature; a client's handler of "
-                        "a peer method supports None, bool, number, string, enum, Decimal, "
-                        "date and time defaults"
-                    )
+                    # A handler the client implements: the registered wrapper fills the
+                    # param from a factory of the declared JSON (a new value each call,
+                    # validated into its type), and always passes it on.
+                    base, kwargs = self.types.split(param.type)
+                    self.types.imports.update({"typing.Annotated", "stubs.Field"})
+                    factory = [f"default_factory=lambda: {py_literal(default)}"]
+                    tail = f": {annotation}"
+                    field = Group("Field", "(", (*kwargs, *factory, "validate_default=True"), ")")
+                    wire_part = Group(f"{param.name}: Annotated", "[", (base, field), "]")
+                    keyword_only = True
                 else:
                     # A list, object, model or UUID: the helper sends the declared JSON.
                     self.types.imports.update({"stubs.DEFAULT", "stubs.Default"})
@@ -249,12 +257,15 @@ class _Builder(DefinitionsBuilder):
                 if keyword.iskeyword(param.name):
                     wire_params = None
                 else:
-                    wire_params.append(call_part(param.name + tail))
+                    wire_params.append(wire_part or call_part(param.name + tail))
             else:
                 wire_params = None
+            wire_part = None
             param_types.append(f"{py_literal(param.name)}: {annotation}")
             call_args.append(f"{py_literal(param.name)}: {attr}")
             keywords.append(f"{attr}={param.name}")
+        if keyword_only and wire_params is not None:
+            wire_params = ["*", *wire_params]
         receiver = "self"
         while receiver in taken:
             receiver += "_"

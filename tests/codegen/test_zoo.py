@@ -179,9 +179,18 @@ class Answers:
     def __init__(self) -> None:
         self.notices: asyncio.Queue[Any] = asyncio.Queue()
 
-    async def ask(self, *, question: str, level: gen.Level = gen.Level.LOW) -> bool:
+    async def ask(
+        self,
+        *,
+        question: str,
+        level: gen.Level = gen.Level.LOW,
+        choices: list[str],
+        where: gen.AddressInput,
+    ) -> bool:
         assert isinstance(level, gen.Level)
-        return question == "yes?" and level is gen.Level.HIGH
+        yes = choices == ["yes", "no"] and where == {"street": "Here", "city": "Now"}
+        choices.append("maybe")  # a shared default would show it on the next call
+        return question == "yes?" and level is gen.Level.HIGH and yes
 
     async def notice(self, *, addr: gen.AddressInput) -> None:
         await self.notices.put(addr)
@@ -375,8 +384,9 @@ async def _every_method(client: gen.ZooClient, answers: Answers) -> set[str]:
         await client.withdraw(amount=Decimal(1), account="closed")
 
     note("ask_client")
-    # The server calls the client's handlers: `level` given, then its default.
-    assert await client.ask_client(question="yes?") == [True, False]
+    # The server calls the client's handlers: `level` given (twice: the default `choices`
+    # is new each time), then `level` left to its default, then `choices` given.
+    assert await client.ask_client(question="yes?") == [True, True, False, False]
     addr = await asyncio.wait_for(answers.notices.get(), UNIT)
     assert addr == {"street": "S", "city": "C"}
     return called

@@ -333,14 +333,23 @@ def build_router() -> Router:
     @router.method
     async def ask_client(ctx: Context, question: str) -> list[Any]:
         """Calls the client's peer methods: what they answered."""
-        answer = await ctx.peer.call("ask", {"question": question, "level": 2})
-        other = await ctx.peer.call("ask", {"question": question})
+        answers = [
+            await ctx.peer.call("ask", {"question": question, "level": 2}),
+            await ctx.peer.call("ask", {"question": question, "level": 2}),
+            await ctx.peer.call("ask", {"question": question}),
+            await ctx.peer.call("ask", {"question": question, "level": 2, "choices": ["no"]}),
+        ]
         await ctx.peer.notify("notice", {"addr": {"street": "S", "city": "C"}})
-        return [answer, other]
+        return answers
 
     @router.peer.method
-    async def ask(question: str, level: Level = Level.LOW) -> bool:
-        """A yes/no question to the client."""
+    async def ask(
+        question: str,
+        level: Level = Level.LOW,
+        choices: list[str] = ["yes", "no"],  # noqa: B006
+        where: Address = {"street": "Here", "city": "Now"},  # noqa: B006
+    ) -> bool:
+        """A yes/no question to the client (defaults the client's wrapper fills in)."""
         raise NotImplementedError
 
     @router.peer.method

@@ -36,8 +36,15 @@ from wsrpc_typed.stubs import DEFAULT
 class Answers:
     """Implements ZooHandlers without inheriting from it."""
 
-    async def ask(self, *, question: str, level: Level = Level.LOW) -> bool:
-        return level is Level.HIGH
+    async def ask(
+        self,
+        *,
+        question: str,
+        level: Level = Level.LOW,
+        choices: list[str] = ["yes", "no"],  # noqa: B006
+        where: zoo.Address | None = None,
+    ) -> bool:
+        return level is Level.HIGH and question in choices
 
     async def notice(self, *, addr: AddressInput) -> None:
         print(addr["city"])
