@@ -31,7 +31,7 @@ from tests.codegen.golden import zoo_client as gen
 from tests.conftest import UNIT
 from wsrpc_gen.cli import app
 from wsrpc_gen.python.definitions import class_name
-from wsrpc_typed import Router, Server, connect
+from wsrpc_typed import Context, Router, Server, connect
 from wsrpc_typed.asyncapi import asyncapi_document
 from wsrpc_typed.schema import (
     WsrpcJsonSchema,
@@ -41,7 +41,7 @@ from wsrpc_typed.schema import (
 )
 from wsrpc_typed.stubs import DEFAULT
 
-from .helpers import GOLDEN, ROOT, check_golden, client_source
+from .helpers import GOLDEN, ROOT, check_golden, client_source, import_source, peer_source
 from .test_schema import OPENRPC_STRUCTURE
 
 USAGE = Path(__file__).parent / "usage"
@@ -122,9 +122,12 @@ def test_each_client_class_has_the_server_json_schema() -> None:
 @pytest.fixture(scope="module")
 def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[int]]:
     """Lines mypy --strict reports errors on, by file name: one run for every file."""
-    wrong = tmp_path_factory.mktemp("zoo") / "zoo_wrong.py"
+    where = tmp_path_factory.mktemp("zoo")
+    wrong = where / "zoo_wrong.py"
     shutil.copy(USAGE / "zoo_wrong.py.txt", wrong)
-    paths = [GOLDEN / "zoo_client.py", ROOT / "tests" / "codegen" / "zoo.py"]
+    stub = where / "zoo_peer.py"
+    stub.write_text(peer_source(zoo.build_router(), "ZooPeer"))
+    paths = [GOLDEN / "zoo_client.py", stub, ROOT / "tests" / "codegen" / "zoo.py"]
     paths += [USAGE / "zoo_ok.py", wrong]
     done = subprocess.run(
         [
@@ -156,10 +159,17 @@ def test_mypy_accepts_the_client_the_server_module_and_right_calls(
     mypy_errors: dict[str, set[int]],
 ) -> None:
     assert mypy_errors["zoo_client.py"] == set()
+    assert mypy_errors["zoo_peer.py"] == set()
     assert mypy_errors["zoo.py"] == set()
     assert mypy_errors["zoo_ok.py"] == set()
     # and no error in any other file (a module they import)
-    assert set(mypy_errors) == {"zoo_client.py", "zoo.py", "zoo_ok.py", "zoo_wrong.py"}
+    assert set(mypy_errors) == {
+        "zoo_client.py",
+        "zoo_peer.py",
+        "zoo.py",
+        "zoo_ok.py",
+        "zoo_wrong.py",
+    }
 
 
 @pytest.mark.timeout(600)
@@ -403,6 +413,32 @@ async def test_every_method_round_trips_over_a_live_server() -> None:
     ):
         called = await _every_method(gen.ZooClient(conn), answers)
     assert called == set(router.methods)
+
+
+async def test_the_peer_stub_calls_the_client_handlers_with_declared_defaults(
+    tmp_path: Path,
+) -> None:
+    router = zoo.build_router()
+    stub = import_source(peer_source(router, "ZooPeer"), tmp_path, "zoo_peer_rt")
+
+    @router.method
+    async def through_stub(ctx: Context) -> list[bool]:
+        peer = stub.ZooPeer(ctx.peer)
+        high = stub.Level.HIGH
+        out = [await peer.ask(question="yes?", level=high)]  # choices, where: DEFAULT
+        out.append(await peer.ask(question="yes?", level=high, choices=DEFAULT))
+        out.append(await peer.ask(question="yes?", level=high, choices=["yes"]))
+        await peer.notify_notice(addr={"street": "T", "city": "U"})
+        return out
+
+    answers = Answers()
+    async with (
+        Server(router, host="127.0.0.1", port=0) as server,
+        connect(server.url, router=gen.register_handlers(Router(), answers)) as conn,
+    ):
+        assert await conn.call("through_stub") == [True, True, False]
+        addr = await asyncio.wait_for(answers.notices.get(), UNIT)
+        assert addr == {"street": "T", "city": "U"}
 
 
 def test_declared_defaults_are_what_the_schema_holds() -> None:
