@@ -32,7 +32,7 @@ from ..model import (
     strip,
 )
 from .parts import EnumClass, EnumMember, ModelClass, ModelField
-from .source import Group, identifier, layout, py_literal
+from .source import Group, call_part, identifier, layout, py_literal
 from .types import TypeMapper
 
 __all__ = [
@@ -228,7 +228,8 @@ class DefinitionsBuilder:
             return ModelField((f"    {attr}: {annotation}",))
         head = f"{attr}: {annotation}"
         if has_default and len(kwargs) == 1 and scalar(field.default):
-            return ModelField((f"    {head} = {self._value(field.default, field.type)}",))
+            value = self._value(field.default, field.type)
+            return ModelField(tuple(layout(call_part(f"{head} = {value}"), "    ")))
         if not kwargs:
             return ModelField((f"    {head}",))
         self.types.imports.add("stubs.Field")

@@ -444,14 +444,25 @@ async def _plain(p: Plain) -> Plain:
     return p
 
 
+WHEN = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+
+
+class Stamped(BaseModel):
+    a_rather_long_field_name_for_a_moment_or_two: dt.datetime = WHEN
+
+
 def test_a_default_that_is_a_long_call_is_laid_out_as_ruff_formats_it(tmp_path: Path) -> None:
-    when = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    when = WHEN
 
     async def f(a_rather_long_parameter_name_for_a_moment: dt.datetime = when) -> int:
         return 0
 
-    text = client_source(_router_with(("f", f)), "C")
+    async def g(s: Stamped) -> int:
+        return 0
+
+    text = client_source(_router_with(("f", f), ("g", g)), "C")
     assert "            2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone(" in text
+    assert "        2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone(" in text
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     done = subprocess.run(
         [ruff, "format", "--no-cache", "-"], input=text, capture_output=True, text=True, check=True
@@ -460,6 +471,7 @@ def test_a_default_that_is_a_long_call_is_laid_out_as_ruff_formats_it(tmp_path: 
     module = import_source(text, tmp_path, "long_default")
     signature = inspect.signature(module.C.f)
     assert signature.parameters["a_rather_long_parameter_name_for_a_moment"].default == when
+    assert module.Stamped().a_rather_long_field_name_for_a_moment_or_two == when
 
 
 def test_every_string_format_of_the_model_has_one_row_in_the_python_target() -> None:
