@@ -23,6 +23,7 @@ from wsrpc_typed.schema import ApiSpec, MethodSpec, SchemaError
 __all__ = [
     "FIELD_KEYS",
     "FORMATS",
+    "OBJECT_KINDS",
     "Api",
     "Constrained",
     "EnumDef",
@@ -54,6 +55,8 @@ FIELD_KEYS = frozenset({"title", "description", "default", "deprecated", "exampl
 FORMATS = frozenset(
     {"date-time", "date", "time", "duration", "uuid", "decimal", "base64url", "binary"}
 )
+#: What an object type may be declared as (``x-python-kind``; absent: ``model``).
+OBJECT_KINDS = frozenset({"model", "dataclass", "typeddict"})
 #: Constraint keywords, in the order they are written.
 CONSTRAINTS = (
     "minimum",
@@ -237,6 +240,10 @@ class ObjectDef:
         description: Its docstring.
         fields: Its properties, in order.
         extra: What it does with unknown properties: ``forbid``, ``allow`` or ``ignore``.
+        kind: What the server declared it as (the schema's ``x-python-kind``): ``model``
+            (a class with fields, the default), ``dataclass`` (likewise), or ``typeddict``
+            (a plain mapping with these keys). A target without the distinction reads
+            all three as one object type.
     """
 
     key: str
@@ -244,6 +251,7 @@ class ObjectDef:
     description: str | None
     fields: tuple[FieldDef, ...]
     extra: str = "ignore"
+    kind: str = "model"
 
     @property
     def required(self) -> bool:
@@ -416,7 +424,15 @@ class _Reader:
             mode = "forbid"
         elif extra is True and "properties" in schema:
             mode = "allow"
-        return ObjectDef(key, schema.get("title"), schema.get("description"), fields, mode)
+        kind = schema.get("x-python-kind")
+        return ObjectDef(
+            key,
+            schema.get("title"),
+            schema.get("description"),
+            fields,
+            mode,
+            kind if kind in OBJECT_KINDS else "model",
+        )
 
     def method(self, method: MethodSpec, definitions: Mapping[str, Definition]) -> MethodDef:
         errors = []

@@ -82,7 +82,9 @@ class WsrpcJsonSchema(GenerateJsonSchema):
     it back its type. An enum lists its members' names in ``x-enum-varnames`` (in
     the order of ``enum``, the extension other generators read), and a ``str`` or
     ``int`` enum (``StrEnum``, ``IntEnum``, or ``class E(str, Enum)``) names its
-    mixin in ``x-enum-mixin``, so that generated clients keep both.
+    mixin in ``x-enum-mixin``, so that generated clients keep both. An object type
+    that is a ``TypedDict`` or a dataclass says so in ``x-python-kind`` (``typeddict``,
+    ``dataclass``; a model has none), so that a Python client declares the same kind.
     """
 
     def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
@@ -92,6 +94,18 @@ class WsrpcJsonSchema(GenerateJsonSchema):
         mixin = _ENUM_MIXINS.get(schema.get("sub_type", ""))
         if mixin is not None:
             value["x-enum-mixin"] = mixin
+        return value
+
+    def typed_dict_schema(self, schema: core_schema.TypedDictSchema) -> JsonSchemaValue:
+        """The TypedDict's schema with ``x-python-kind: typeddict``."""
+        value = super().typed_dict_schema(schema)
+        value["x-python-kind"] = "typeddict"
+        return value
+
+    def dataclass_schema(self, schema: core_schema.DataclassSchema) -> JsonSchemaValue:
+        """The dataclass's schema with ``x-python-kind: dataclass``."""
+        value = super().dataclass_schema(schema)
+        value["x-python-kind"] = "dataclass"
         return value
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:

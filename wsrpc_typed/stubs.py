@@ -14,17 +14,25 @@ server handler).
 
 The pydantic and runtime names a generated module needs are re-exported from
 here, so that it imports from a single package and its import block is the same
-wherever it lives.
+wherever it lives (``TypedDict`` and ``NotRequired`` come from ``typing_extensions``,
+whose ``TypedDict`` pydantic requires before Python 3.12; ``dataclass`` is pydantic's).
+
+A param whose default is a list, an object or a model is declared ``= DEFAULT`` in
+a generated signature: :class:`RemoteMethod` sends the default the schema declares
+(a JSON value, so a fresh one for every call) in its place.
 """
 
 from __future__ import annotations
 
+import enum
+import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Literal, NotRequired, Protocol, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic.dataclasses import dataclass
 from pydantic.errors import PydanticUserError
-from typing_extensions import deprecated
+from typing_extensions import TypedDict, deprecated
 
 from .calling import Params
 from .client import Client
@@ -38,12 +46,18 @@ __all__ = [
     "Client",
     "ConfigDict",
     "Connection",
+    "DEFAULT",
+    "Default",
     "Field",
+    "NotRequired",
     "RemoteMethod",
     "RemoteStream",
     "Router",
     "RpcError",
+    "TypedDict",
+    "dataclass",
     "deprecated",
+    "with_config",
 ]
 
 R = TypeVar("R")
@@ -52,12 +66,27 @@ R = TypeVar("R")
 _BYTES_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
 
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+#: The default of a param whose declared default is not a scalar: send the schema's.
+DEFAULT: Final = _Default.DEFAULT
+#: The type of :data:`DEFAULT` (``tags: list[str] | Default = DEFAULT``).
+Default: TypeAlias = Literal[_Default.DEFAULT]
+
+
 def _adapter(tp: Any) -> TypeAdapter[Any]:
     # Types with a config of their own (models) refuse an outer one and keep theirs.
     try:
         return TypeAdapter(tp, config=_BYTES_CONFIG)
     except PydanticUserError:
         return TypeAdapter(tp)
+
+
+def _json_text(defaults: Mapping[str, Any]) -> dict[str, str]:
+    # Kept as text: each call decodes its own copy, so no call shares a mutable value.
+    return {key: json.dumps(value) for key, value in defaults.items()}
 
 
 class Caller(Protocol):
@@ -90,6 +119,8 @@ class RemoteMethod(Generic[R]):
         errors: The declared :class:`RpcError` subclasses: an error reply with
             one of their codes is raised as that class, its ``data`` validated
             into the class's ``data_model`` when it has one.
+        defaults: The JSON default of each param a call may pass as :data:`DEFAULT`
+            (the params whose declared default is not a scalar): sent in its place.
 
     Attributes:
         name: The method's wire name.
@@ -101,7 +132,7 @@ class RemoteMethod(Generic[R]):
         total = await _ADD(client, {"a": 1, "b": 2})
     """
 
-    __slots__ = ("_errors", "_params", "_result", "name", "param_types")
+    __slots__ = ("_defaults", "_errors", "_params", "_result", "name", "param_types")
 
     def __init__(
         self,
@@ -109,17 +140,22 @@ class RemoteMethod(Generic[R]):
         params: Mapping[str, Any],
         result: Any,
         errors: Sequence[type[RpcError]] = (),
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
+        self._defaults = _json_text(defaults or {})
         self.param_types: Mapping[str, Any] = dict(params)
         self._params = {key: _adapter(tp) for key, tp in params.items()}
         self._result = _adapter(result)
         self._errors = {error.code: error for error in errors}
 
     def dump_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The JSON form of ``params`` (by name), each through its declared type."""
+        """The JSON form of ``params`` (by name), each through its declared type;
+        :data:`DEFAULT` becomes the param's declared default (a new copy each call)."""
         return {
-            key: self._params[key].dump_python(value, mode="json", by_alias=True)
+            key: json.loads(self._defaults[key])
+            if value is DEFAULT
+            else self._params[key].dump_python(value, mode="json", by_alias=True)
             for key, value in params.items()
         }
 

@@ -1,9 +1,9 @@
 """The Python target: typed client modules and server-side peer stubs.
 
 :mod:`~wsrpc_gen.python.build` decides every name, type expression, import,
-default and line of a module from the API model (:mod:`wsrpc_gen.model`), with
-the type mapper (:mod:`~wsrpc_gen.python.types`) and the naming rules of
+default and docstring text of a module from the API model (:mod:`wsrpc_gen.model`),
+with the type mapper (:mod:`~wsrpc_gen.python.types`) and the naming rules of
 :mod:`~wsrpc_gen.python.source` and :mod:`~wsrpc_gen.python.definitions`;
-:mod:`~wsrpc_gen.python.render` places them with the jinja2 templates and checks
-that the result parses.
+:mod:`~wsrpc_gen.python.render` writes them into the code shape its jinja2
+templates hold and checks that the result parses.
 """

@@ -1,10 +1,11 @@
-"""Stage 2: build the client module's IR from an :class:`ApiSpec`.
+"""Stage 2: build the client module's IR (:mod:`wsrpc_gen.python.parts`) from the API model.
 
 Rules of this module:
 
 * Every decision is made here: class, method, param and constant names, type
-  expressions, imports, defaults, docstrings and line layout. The templates
-  (stage 3) only place the strings.
+  expressions, imports, defaults and docstring texts. The templates (stage 3)
+  hold the code shape around them: ``class`` and ``def`` lines, method bodies,
+  where docstrings go and the generated ones' fixed prose.
 * Names never collide silently. Definitions, errors and the client class share
   one namespace with the module's imports; a definition whose name is taken
   gets a numbered suffix (its schema ``title`` is kept, so its JSON Schema is
@@ -28,7 +29,7 @@ from typing import Literal
 
 from wsrpc_typed.schema import SchemaError
 
-from ..model import Api, EnumDef, ErrorDef, MethodDef, Ref, strip
+from ..model import Api, EnumDef, ErrorDef, MethodDef
 from .definitions import CodegenError, DefinitionsBuilder, Namespace, scalar
 from .definitions import class_name as definition_class_name
 from .handlers import handlers_protocol, registration
@@ -38,7 +39,15 @@ from .parts import (
     ErrorClass,
     Module,
 )
-from .source import LINE_LENGTH, Group, docstring, identifier, layout, py_literal
+from .source import (
+    LINE_LENGTH,
+    Group,
+    Part,
+    call_part,
+    identifier,
+    layout,
+    py_literal,
+)
 from .types import TypeMapper
 
 __all__ = ["CodegenError", "MethodParts", "Mode", "build_module", "handlers_class_name"]
@@ -48,11 +57,17 @@ _RUNTIME = (
     "Client",
     "ConfigDict",
     "Connection",
+    "DEFAULT",
+    "Default",
     "Field",
+    "NotRequired",
     "RemoteMethod",
     "RemoteStream",
     "Router",
     "RpcError",
+    "TypedDict",
+    "dataclass",
+    "with_config",
 )
 _TYPING = ("Annotated", "Any", "Final", "Literal", "Protocol")
 #: The registration helper's name in a client module with peer methods.
@@ -87,26 +102,33 @@ class MethodParts:
     Attributes:
         spec: The method.
         name: Its Python name.
-        params: ``name: type = default`` of each param, by Python name.
+        params: ``name: type = default`` of each param, by Python name (a default that is a
+            call, such as ``datetime.date(2024, 1, 2)``, is a group that can break).
         wire_params: The same by wire name (``None``: a wire name is not a Python name).
         param_types: ``"wire": type`` of each param.
         call_args: ``"wire": name`` of each param.
         keywords: ``name=wire`` of each param (calling by Python name from wire names).
         receiver: The name of ``self`` (``self_`` when a param is called ``self``).
         result: The result (item) type.
-        doc: The docstring text (description and declared errors), if any.
+        description: The method's docstring text, if any.
+        summary: The docstring's first line when it has no description.
+        raises: ``Name: message`` of each declared error (the docstring's ``Raises:``).
+        defaults: ``"wire": default`` (JSON) of each param declared ``= DEFAULT``.
     """
 
     spec: MethodDef
     name: str
-    params: tuple[str, ...]
-    wire_params: tuple[str, ...] | None
+    params: tuple[Part, ...]
+    wire_params: tuple[Part, ...] | None
     param_types: tuple[str, ...]
     call_args: tuple[str, ...]
     keywords: tuple[str, ...]
     receiver: str
     result: str
-    doc: str | None
+    description: str | None
+    summary: str
+    raises: tuple[str, ...]
+    defaults: tuple[str, ...] = ()
 
 
 class _Builder(DefinitionsBuilder):
@@ -160,9 +182,7 @@ class _Builder(DefinitionsBuilder):
         self.types.imports.add("stubs.RpcError")
         return ErrorClass(
             name=self.error_names[error.name],
-            docstring=self._doc(
-                error.description or f"{error.message} (code {error.code}).", "    "
-            ),
+            doc=error.description or f"{error.message} (code {error.code}).",
             code=py_literal(error.code),
             message=py_literal(error.message),
             data_model=data_model,
@@ -170,9 +190,12 @@ class _Builder(DefinitionsBuilder):
 
     # -- methods ------------------------------------------------------------------
 
-    def parts(self, method: MethodDef, used: dict[str, str], summary: str) -> MethodParts:
+    def parts(
+        self, method: MethodDef, used: dict[str, str], summary: str, *, calling: bool = True
+    ) -> MethodParts:
         """Names, types and defaults of ``method``'s signature (``used``: Python method names;
-        ``summary``: the docstring's first line when the method has no description)."""
+        ``summary``: the docstring's first line when the method has no description;
+        ``calling``: a method this module calls, not one it handles)."""
         name = identifier(method.name, reserved=frozenset({"_connection"}))
         if name.startswith("__"):
             name = name.lstrip("_") or "call"
@@ -182,12 +205,17 @@ class _Builder(DefinitionsBuilder):
                 f"name {name!r}; rename one on the server"
             )
         used[name] = method.name
-        params: list[str] = []
-        wire_params: list[str] | None = []
+        params: list[Part] = []
+        wire_params: list[Part] | None = []
         param_types: list[str] = []
         call_args: list[str] = []
         keywords: list[str] = []
+        defaults: list[str] = []
         taken: dict[str, str] = {}
+        # A wrapper param filled by a factory has no Python default: keyword-only params
+        # may follow params with one.
+        keyword_only = False
+        wire_part: Part | None = None
         for param in method.params:
             attr = identifier(param.name)
             if attr in taken:
@@ -199,39 +227,48 @@ class _Builder(DefinitionsBuilder):
             annotation = self.types.expr(param.type)
             if param.has_default and not param.required:
                 default = param.default
-                if not scalar(default) and not isinstance(strip(param.type), Ref):
-                    raise CodegenError(
-                        f"method {method.name!r}, param {param.name!r}: its default "
-                        f"{default!r} is not a scalar; generated signatures support None, "
-                        "bool, number, string and enum defaults"
-                    )
-                tail = f": {annotation} = {self._value(default, param.type)}"
+                text = self.signature_value(default, param.type) if scalar(default) else None
+                if text is not None:
+                    tail = f": {annotation} = {text}"
+                elif not calling:
+                    # A handler the client implements: the registered wrapper fills the
+                    # param from a factory of the declared JSON (a new value each call,
+                    # validated into its type), and always passes it on.
+                    base, kwargs = self.types.split(param.type)
+                    self.types.imports.update({"typing.Annotated", "stubs.Field"})
+                    factory = [f"default_factory=lambda: {py_literal(default)}"]
+                    tail = f": {annotation}"
+                    field = Group("Field", "(", (*kwargs, *factory, "validate_default=True"), ")")
+                    wire_part = Group(f"{param.name}: Annotated", "[", (base, field), "]")
+                    keyword_only = True
+                else:
+                    # A list, object, model or UUID: the helper sends the declared JSON.
+                    self.types.imports.update({"stubs.DEFAULT", "stubs.Default"})
+                    tail = f": {annotation} | Default = DEFAULT"
+                    defaults.append(f"{py_literal(param.name)}: {py_literal(default)}")
             elif not param.required:
                 raise CodegenError(
                     f"method {method.name!r}, param {param.name!r}: optional without a default"
                 )
             else:
                 tail = f": {annotation}"
-            params.append(attr + tail)
+            params.append(call_part(attr + tail))
             if wire_params is not None and param.name.isidentifier():
                 if keyword.iskeyword(param.name):
                     wire_params = None
                 else:
-                    wire_params.append(param.name + tail)
+                    wire_params.append(wire_part or call_part(param.name + tail))
             else:
                 wire_params = None
+            wire_part = None
             param_types.append(f"{py_literal(param.name)}: {annotation}")
             call_args.append(f"{py_literal(param.name)}: {attr}")
             keywords.append(f"{attr}={param.name}")
+        if keyword_only and wire_params is not None:
+            wire_params = ["*", *wire_params]
         receiver = "self"
         while receiver in taken:
             receiver += "_"
-        doc = method.description or ""
-        if method.errors:
-            raises = "\n".join(
-                f"    {self.error_names[e.name]}: {e.message}" for e in method.errors
-            )
-            doc = f"{doc or summary}\n\nRaises:\n{raises}"
         return MethodParts(
             spec=method,
             name=name,
@@ -242,87 +279,50 @@ class _Builder(DefinitionsBuilder):
             keywords=tuple(keywords),
             receiver=receiver,
             result=self.types.expr(method.result),
-            doc=doc or None,
+            description=method.description,
+            summary=summary,
+            raises=tuple(f"{self.error_names[e.name]}: {e.message}" for e in method.errors),
+            defaults=tuple(defaults),
         )
 
-    def client_method(self, parts: MethodParts) -> list[ClientMethod]:
+    def client_method(self, parts: MethodParts) -> ClientMethod:
         """The client (or peer stub) method for ``parts``; in a peer stub, a method with
         no result also gets a ``notify_`` twin that sends it as a notification."""
-        method, name, receiver, result = parts.spec, parts.name, parts.receiver, parts.result
+        method = parts.spec
         constant = self.namespace.claim("_" + re.sub(r"\W", "_", method.name).upper())
-        error_names = [self.error_names[e.name] for e in method.errors]
-        args: list[str | Group] = [
-            py_literal(method.name),
-            Group("", "{", parts.param_types, "}"),
-            result,
-        ]
-        if error_names:
-            args.append(Group("", "[", tuple(error_names), "]"))
         helper = "RemoteStream" if method.stream else "RemoteMethod"
         self.types.imports.update({f"stubs.{helper}", "typing.Final"})
-        constant_lines = layout(
-            Group(f"{constant}: Final = {helper}[{result}]", "(", tuple(args), ")"), ""
-        )
-        signature_items = (receiver, *(("*", *parts.params) if parts.params else ()))
         if method.stream:
-            # A plain def that returns the helper's async generator: iterate it directly.
             self.types.imports.add("collections.abc.AsyncIterator")
-            head, returns, call = f"def {name}", f"AsyncIterator[{result}]", "return "
-        else:
-            head, returns, call = f"async def {name}", result, "return await "
-        connection_args = (f"{receiver}._connection", Group("", "{", parts.call_args, "}"))
-        decorators: tuple[str, ...] = ()
         if method.deprecated:
             self.types.imports.add("stubs.deprecated")
-            decorators = (f"    @deprecated({py_literal(f'{method.name} is deprecated')})",)
-        methods = [
-            ClientMethod(
-                name=name,
-                constant=tuple(constant_lines),
-                decorators=decorators,
-                signature=tuple(
-                    layout(Group(head, "(", signature_items, ")", f" -> {returns}"), "    ", ":")
-                ),
-                docstring=self._doc(parts.doc, "        "),
-                body=tuple(
-                    layout(Group(f"{call}{constant}", "(", connection_args, ")"), "        ")
-                ),
-            )
-        ]
-        if self.mode == "peer" and not method.stream and result == "None":
-            twin = f"notify_{name}"
+        twin = None
+        if self.mode == "peer" and not method.stream and parts.result == "None":
+            twin = f"notify_{parts.name}"
             if twin in self.used:
                 raise CodegenError(
                     f"method {method.name!r} is sent as a notification by {twin!r}, the Python "
                     f"name of method {self.used[twin]!r}; rename one"
                 )
             self.used[twin] = method.name
-            methods.append(
-                ClientMethod(
-                    name=twin,
-                    constant=(),
-                    decorators=decorators,
-                    signature=tuple(
-                        layout(
-                            Group(f"async def {twin}", "(", signature_items, ")", " -> None"),
-                            "    ",
-                            ":",
-                        )
-                    ),
-                    docstring=self._doc(
-                        f"Send ``{method.name}`` as a notification: no reply, no wait for the "
-                        "handler, no error back.",
-                        "        ",
-                    ),
-                    body=tuple(
-                        layout(
-                            Group(f"await {constant}.notify", "(", connection_args, ")"),
-                            "        ",
-                        )
-                    ),
-                )
-            )
-        return methods
+        return ClientMethod(
+            name=parts.name,
+            wire=method.name,
+            params=parts.params,
+            receiver=parts.receiver,
+            result=parts.result,
+            stream=method.stream,
+            description=parts.description,
+            summary=parts.summary,
+            raises=parts.raises,
+            constant=constant,
+            param_types=parts.param_types,
+            call_args=parts.call_args,
+            errors=tuple(self.error_names[e.name] for e in method.errors),
+            defaults=parts.defaults,
+            deprecated=method.deprecated,
+            twin=twin,
+        )
 
     # -- the module ---------------------------------------------------------------
 
@@ -341,50 +341,20 @@ class _Builder(DefinitionsBuilder):
             self.parts(m, self.used, f"Call ``{m.name}`` on {where}.") for m in self.methods
         ]
         # Every Python name is decided before any twin name is checked against them.
-        methods = [cm for parts in all_parts for cm in self.client_method(parts)]
+        methods = [self.client_method(parts) for parts in all_parts]
         peer_parts = [
-            self.parts(m, {}, f"Handle ``{m.name}`` from the server.") for m in self.peers
+            self.parts(m, {}, f"Handle ``{m.name}`` from the server.", calling=False)
+            for m in self.peers
         ]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
         spec = self.api
-        about = f"{spec.description}\n\n" if spec.description else ""
-        if self.mode == "client":
-            self.types.imports.add("stubs.Client")
-            connection_type = "Client"
-            class_doc = (
-                f"Typed calls to {spec.title} (version {spec.version}).\n\n{about}"
-                "Args:\n    connection: A connection from ``wsrpc_typed.connect(url)``."
-            )
-            module_doc = (
-                f"Typed client of {spec.title} (version {spec.version}), generated from its schema."
-            )
-            command = "client"
-        else:
-            self.types.imports.add("stubs.Connection")
-            connection_type = "Connection"
-            class_doc = (
-                f"Typed calls from the server of {spec.title} (version {spec.version}) to a "
-                f"client.\n\n{about}Args:\n    connection: The client's connection "
-                "(``ctx.peer`` in a handler)."
-            )
-            module_doc = (
-                f"Server-side stub of {spec.title} (version {spec.version}): calls to its "
-                "clients.\n\nGenerated from the peer methods (``x-peer-methods``) of its schema."
-            )
-            command = "peer"
-        client = ClientClass(
-            name=self.class_name,
-            docstring=docstring(class_doc, "    "),
-            receiver="self",
-            methods=tuple(methods),
-            connection_type=connection_type,
-        )
+        self.types.imports.add("stubs.Client" if self.mode == "client" else "stubs.Connection")
         handlers = register = None
         if peer_parts:
             self.types.imports.update({"typing.Protocol", "stubs.Router"})
             if any(p.spec.stream for p in peer_parts):
                 self.types.imports.add("collections.abc.AsyncIterator")
-            handlers = handlers_protocol(self.handlers_name, peer_parts, spec)
+            handlers = handlers_protocol(self.handlers_name, peer_parts)
             register = registration(REGISTER, self.handlers_name, peer_parts)
         imports = self.types.imports
         stdlib = [f"import {m}" for m in _STDLIB_MODULES if m in imports]
@@ -393,7 +363,9 @@ class _Builder(DefinitionsBuilder):
         typing_names = [n for n in _TYPING if f"typing.{n}" in imports]
         if typing_names:
             stdlib.append(f"from typing import {', '.join(typing_names)}")
-        runtime = sorted(n.split(".", 1)[1] for n in imports if n.startswith("stubs."))
+        runtime = sorted(
+            (n.split(".", 1)[1] for n in imports if n.startswith("stubs.")), key=_isort_key
+        )
         runtime_import = layout(
             Group("from wsrpc_typed.stubs import ", "(", tuple(runtime), ")"), "", explode=True
         )
@@ -405,27 +377,29 @@ class _Builder(DefinitionsBuilder):
             + ([self.handlers_name, REGISTER] if peer_parts else [])
         )
         return Module(
-            header=(
-                f"# Generated by wsrpc-gen {version}. DO NOT EDIT.",
-                f"# Schema: sha256:{schema_hash}",
-                f"# API: {_one_line(spec.title)} (version {_one_line(spec.version)})",
-                *_regenerate(command, self.options),
-            ),
-            docstring=docstring(module_doc, ""),
+            generator=version,
+            schema_hash=schema_hash,
+            title=spec.title,
+            version=spec.version,
+            description=spec.description,
+            regenerate=tuple(_regenerate(self.mode, self.options)),
             imports=tuple(stdlib),
             runtime_import=tuple(runtime_import),
             all_names=tuple(all_names),
             enums=tuple(enums),
             models=tuple(models),
             errors=tuple(errors),
-            client=client,
+            client=ClientClass(self.class_name, tuple(methods), self.mode),
             handlers=handlers,
             registration=register,
         )
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _isort_key(name: str) -> tuple[int, str]:
+    # The import sorter's order by type: CONSTANTS, then Classes, then functions.
+    if name.isupper():
+        return (0, name)
+    return (1 if name[:1].isupper() else 2, name)
 
 
 def _regenerate(command: str, options: Sequence[tuple[str, str]]) -> list[str]:

@@ -6,7 +6,6 @@ base of its builder, holding what concerns definitions and default values.
 
 from __future__ import annotations
 
-import base64
 import keyword
 import re
 from collections.abc import Iterable
@@ -29,10 +28,11 @@ from ..model import (
     TupleOf,
     TypeNode,
     UnionOf,
+    refs,
     strip,
 )
 from .parts import EnumClass, EnumMember, ModelClass, ModelField
-from .source import Group, bytes_literal, docstring, identifier, layout, py_literal
+from .source import Group, call_part, identifier, layout, py_literal
 from .types import TypeMapper
 
 __all__ = [
@@ -135,11 +135,11 @@ class DefinitionsBuilder:
             base = "enum.StrEnum"
         elif enum.mixin == "int" and all(type(v) is int for v in values):
             base = "enum.IntEnum"
-        return EnumClass(
-            self.names[enum.key], self._doc(enum.description, "    "), tuple(members), base
-        )
+        return EnumClass(self.names[enum.key], enum.description, tuple(members), base)
 
     def model_class(self, model: ObjectDef) -> ModelClass:
+        """The class of an object type, of the kind the server declared (``model.kind``):
+        a pydantic model, a (pydantic) dataclass or a ``TypedDict``."""
         name = self.names[model.key]
         config: list[str] = []
         if (name if model.title is None else model.title) != name:
@@ -149,9 +149,18 @@ class DefinitionsBuilder:
         fields, aliased = [], False
         taken: dict[str, str] = {}
         for field in model.fields:
-            attr = identifier(field.name, reserved=_MODEL_ATTRIBUTES)
-            if attr.startswith("_") or attr.startswith("model_"):
-                attr = "field" + attr if attr.startswith("_") else "field_" + attr
+            if model.kind == "typeddict":
+                # A TypedDict's keys are its wire names: no alias is possible.
+                if not field.name.isidentifier() or keyword.iskeyword(field.name):
+                    raise CodegenError(
+                        f"definition {model.key!r}: the TypedDict key {field.name!r} is not a "
+                        "Python name, so it cannot be declared in a class body"
+                    )
+                attr = field.name
+            else:
+                attr = identifier(field.name, reserved=_MODEL_ATTRIBUTES)
+                if attr.startswith("_") or attr.startswith("model_"):
+                    attr = "field" + attr if attr.startswith("_") else "field_" + attr
             if attr in taken:
                 raise CodegenError(
                     f"definition {model.key!r}: properties {taken[attr]!r} and {field.name!r} "
@@ -159,31 +168,46 @@ class DefinitionsBuilder:
                 )
             taken[attr] = field.name
             aliased = aliased or attr != field.name
-            fields.append(self.model_field(model.key, attr, field))
+            fields.append(self.model_field(model, attr, field))
         if aliased:
             config.append("populate_by_name=True")
         if any(_is_base64(field.type) for field in model.fields):
             config += ['ser_json_bytes="base64"', 'val_json_bytes="base64"']
-        config_lines: tuple[str, ...] = ()
         if config:
             self.types.imports.add("stubs.ConfigDict")
-            config_lines = tuple(
-                layout(Group("model_config = ConfigDict", "(", tuple(config), ")"), "    ")
-            )
-        self.types.imports.add("stubs.BaseModel")
-        return ModelClass(name, self._doc(model.description, "    "), config_lines, tuple(fields))
+        kw_only = False
+        if model.kind == "model":
+            self.types.imports.add("stubs.BaseModel")
+        elif model.kind == "typeddict":
+            self.types.imports.add("stubs.TypedDict")
+            if config:
+                self.types.imports.add("stubs.with_config")
+        else:
+            # A dataclass: pydantic's, so that constraints hold when it is constructed too.
+            self.types.imports.add("stubs.dataclass")
+            seen_default = False
+            for field in model.fields:
+                # A required field after one with a default: keyword-only fields.
+                kw_only = kw_only or (field.required and seen_default)
+                seen_default = seen_default or not field.required
+        return ModelClass(
+            name, model.description, tuple(fields), model.kind, tuple(config), kw_only
+        )
 
-    def model_field(self, key: str, attr: str, field: FieldDef) -> ModelField:
+    def model_field(self, model: ObjectDef, attr: str, field: FieldDef) -> ModelField:
+        """One field of ``model``'s class: ``attr: annotation`` and its default (model,
+        dataclass), or ``key: [NotRequired[]annotation[]]`` (TypedDict)."""
         annotation = self.types.expr(field.type)
         kwargs: list[str] = []
         has_default = field.has_default and not field.required
-        if not field.required and not has_default:
+        typed_dict = model.kind == "typeddict"
+        if not field.required and not has_default and not typed_dict:
             # The server fills it from a default_factory, which the schema cannot hold:
             # the client's field is optional too, with the empty value of its type.
-            kwargs.append(f"default_factory={self._factory(key, field)}")
+            kwargs.append(f"default_factory={self._factory(model.key, field)}")
         if has_default:
             kwargs.append(f"default={self._value(field.default, field.type)}")
-            if _needs_validation(field.default, field.type):
+            if _needs_validation(field.default, field.type, self.api):
                 kwargs.append("validate_default=True")
         if attr != field.name:
             kwargs.append(f"alias={py_literal(field.name)}")
@@ -194,9 +218,18 @@ class DefinitionsBuilder:
             value = getattr(field, meta)
             if value is not None:
                 kwargs.append(f"{meta}={py_literal(value)}")
+        if typed_dict:
+            # Its keys take no default: what a field says beside its type goes in Annotated.
+            base, constraints = self.types.split(field.type)
+            annotation = self.types.annotate(base, [*constraints, *kwargs])
+            if not field.required:
+                self.types.imports.add("stubs.NotRequired")
+                annotation = f"NotRequired[{annotation}]"
+            return ModelField((f"    {attr}: {annotation}",))
         head = f"{attr}: {annotation}"
         if has_default and len(kwargs) == 1 and scalar(field.default):
-            return ModelField((f"    {head} = {self._value(field.default, field.type)}",))
+            value = self._value(field.default, field.type)
+            return ModelField(tuple(layout(call_part(f"{head} = {value}"), "    ")))
         if not kwargs:
             return ModelField((f"    {head}",))
         self.types.imports.add("stubs.Field")
@@ -228,41 +261,46 @@ class DefinitionsBuilder:
         )
 
     def _value(self, value: Any, node: TypeNode) -> str:
-        """A default as Python source: enum members by name, typed strings (bytes, decimals,
-        dates, UUIDs) as values of their type, other JSON values as literals."""
+        """A default as Python source, by its type: enum members by name, typed strings
+        (bytes, decimals, dates, UUIDs) as values of their type, tuples and sets as tuples
+        and sets, other JSON values as literals."""
+        text = self._signature_value(value, node, signature=False)
+        assert text is not None  # only a signature refuses a value
+        return text
+
+    def signature_value(self, value: Any, node: TypeNode) -> str | None:
+        """A scalar param default as Python source, or ``None`` if a signature cannot hold
+        it (a call ruff's B008 refuses there, such as ``uuid.UUID(...)``)."""
+        return self._signature_value(value, node, signature=True)
+
+    def _signature_value(self, value: Any, node: TypeNode, *, signature: bool) -> str | None:
         node = strip(node)
         fmt = node.format if isinstance(node, Scalar) else None
-        if isinstance(value, str) and fmt in _TYPED_STRINGS:
-            if fmt == "base64url":
-                return bytes_literal(base64.urlsafe_b64decode(value.encode()))
-            if fmt == "binary":
-                return bytes_literal(value.encode())
-            module, constructor = _TYPED_STRINGS[fmt]
-            self.types.imports.add(module)
-            return f"{constructor}({py_literal(value)})"
+        if isinstance(value, str) and fmt is not None:
+            return self.types.format_value(fmt, value, signature=signature)
         if isinstance(node, Ref):
             target = self.api.definitions[node.key]
             if isinstance(target, EnumDef) and value in target.values:
                 enum_ir = self.enum_class(target)
                 member = enum_ir.members[list(target.values).index(value)]
                 return f"{enum_ir.name}.{member.name}"
+        # Containers by their type: a tuple for a tuple, a set for a set, items by theirs.
+        if isinstance(value, list):
+            if isinstance(node, TupleOf) and len(value) == len(node.items):
+                items = [self._value(v, n) for v, n in zip(value, node.items, strict=True)]
+                return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+            if isinstance(node, ListOf):
+                items = [self._value(v, node.item) for v in value]
+                if not node.unique:
+                    return f"[{', '.join(items)}]"
+                return f"{{{', '.join(items)}}}" if items else "set()"
+        if isinstance(value, dict) and isinstance(node, MapOf):
+            pairs = (f"{py_literal(k)}: {self._value(v, node.value)}" for k, v in value.items())
+            return f"{{{', '.join(pairs)}}}"
         return py_literal(value)
-
-    @staticmethod
-    def _doc(text: str | None, indent: str) -> str | None:
-        return None if text is None else docstring(text, indent)
 
 
 _EMPTY = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
-_TYPED_STRINGS = {
-    "base64url": ("", ""),
-    "binary": ("", ""),
-    "decimal": ("decimal", "decimal.Decimal"),
-    "date-time": ("datetime", "datetime.datetime.fromisoformat"),
-    "date": ("datetime", "datetime.date.fromisoformat"),
-    "time": ("datetime", "datetime.time.fromisoformat"),
-    "uuid": ("uuid", "uuid.UUID"),
-}
 
 
 def scalar(value: Any) -> bool:
@@ -270,9 +308,26 @@ def scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
-def _needs_validation(value: Any, node: TypeNode) -> bool:
-    # A JSON object or array default of a model-typed field: validate it into the model.
-    return not scalar(value) and isinstance(strip(node), Ref)
+def _needs_validation(value: Any, node: TypeNode, api: Api) -> bool:
+    # A JSON object or array default that holds an object type (written as its JSON):
+    # validate it into the class.
+    return _has_object(value) and _holds_object(node, api, set())
+
+
+def _has_object(value: Any) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and any(_has_object(v) for v in value)
+
+
+def _holds_object(node: TypeNode, api: Api, seen: set[str]) -> bool:
+    for key in refs(node):
+        if key in seen:
+            continue
+        seen.add(key)
+        if isinstance(api.definitions[key], ObjectDef):
+            return True
+    return False
 
 
 def _is_base64(node: TypeNode) -> bool:

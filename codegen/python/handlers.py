@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 
 from wsrpc_typed.schema import SchemaError
 
-from ..model import Api
-from .parts import HandlerMethod, HandlersProtocol, Registration
-from .source import Group, docstring, layout, py_literal
+from .parts import HandlerMethod, HandlersProtocol, Registration, Wrapper
 
 if TYPE_CHECKING:
     from .build import MethodParts
@@ -27,37 +25,27 @@ if TYPE_CHECKING:
 __all__ = ["handlers_protocol", "registration"]
 
 
-def _returns(parts: MethodParts) -> str:
-    return f"AsyncIterator[{parts.result}]" if parts.spec.stream else parts.result
-
-
-def handlers_protocol(name: str, peers: Sequence[MethodParts], api: Api) -> HandlersProtocol:
+def handlers_protocol(name: str, peers: Sequence[MethodParts]) -> HandlersProtocol:
     """The Protocol a client implements: one method per peer method.
 
     A streaming method is a plain ``def`` returning ``AsyncIterator[Item]``,
     which an ``async def`` generator implements.
     """
-    methods = []
-    for parts in peers:
-        head = "def" if parts.spec.stream else "async def"
-        items = (parts.receiver, *(("*", *parts.params) if parts.params else ()))
-        signature = layout(
-            Group(f"{head} {parts.name}", "(", items, ")", f" -> {_returns(parts)}"), "    ", ":"
+    methods = tuple(
+        HandlerMethod(
+            name=parts.name,
+            wire=parts.spec.name,
+            params=parts.params,
+            receiver=parts.receiver,
+            result=parts.result,
+            stream=parts.spec.stream,
+            description=parts.description,
+            summary=parts.summary,
+            raises=parts.raises,
         )
-        doc = parts.doc or f"Handle ``{parts.spec.name}`` from the server."
-        methods.append(HandlerMethod(tuple(signature), docstring(doc, "        ")))
-    return HandlersProtocol(
-        name=name,
-        docstring=docstring(
-            f"The methods the server of {api.title} (version {api.version}) calls on its "
-            "clients.\n\n"
-            "Implement them in a class (no need to inherit from this one) and register an "
-            "instance\nwith ``register_handlers(router, handlers)`` before "
-            "``connect(url, router=router)``.",
-            "    ",
-        ),
-        methods=tuple(methods),
+        for parts in peers
     )
+    return HandlersProtocol(name=name, methods=methods)
 
 
 def registration(function: str, protocol: str, peers: Sequence[MethodParts]) -> Registration:
@@ -73,7 +61,6 @@ def registration(function: str, protocol: str, peers: Sequence[MethodParts]) -> 
     while any(receiver in names for names in wire_names.values()):
         receiver += "_"
     wrappers = []
-    adds = []
     for parts in peers:
         if parts.wire_params is None:
             bad = [p.name for p in parts.spec.params if not p.name.isidentifier()]
@@ -81,48 +68,21 @@ def registration(function: str, protocol: str, peers: Sequence[MethodParts]) -> 
                 f"peer method {parts.spec.name!r}: a param name ({', '.join(map(repr, bad))} or "
                 "a keyword) is not a Python name, so a client cannot serve it from a typed handler"
             )
-        wrapper = f"_{parts.name}"
-        call = f"{receiver}.{parts.name}"
-        head = "async def"
-        signature = layout(
-            Group(f"{head} {wrapper}", "(", parts.wire_params, ")", f" -> {_returns(parts)}"),
-            "    ",
-            ":",
+        item = "item"
+        while item in wire_names[parts.spec.name]:
+            item += "_"
+        wrappers.append(
+            Wrapper(
+                name=f"_{parts.name}",
+                wire=parts.spec.name,
+                params=parts.wire_params,
+                call=f"{receiver}.{parts.name}",
+                keywords=parts.keywords,
+                result=parts.result,
+                stream=parts.spec.stream,
+                item=item,
+            )
         )
-        if parts.spec.stream:
-            item = "item"
-            while item in wire_names[parts.spec.name]:
-                item += "_"
-            body = [
-                *layout(
-                    Group(f"async for {item} in {call}", "(", parts.keywords, ")"), "        ", ":"
-                ),
-                f"            yield {item}",
-            ]
-        else:
-            # A method with no result: mypy refuses `return` of a call that returns None.
-            prefix = "await " if parts.result == "None" else "return await "
-            body = layout(Group(f"{prefix}{call}", "(", parts.keywords, ")"), "        ")
-        wrappers.append((*signature, *body))
-        adds.append(f"    router.add({wrapper}, name={py_literal(parts.spec.name)})")
-    signature = layout(
-        Group(
-            f"def {function}", "(", ("router: Router", f"{receiver}: {protocol}"), ")", " -> Router"
-        ),
-        "",
-        ":",
-    )
     return Registration(
-        signature=tuple(signature),
-        docstring=docstring(
-            f"Register ``{receiver}`` in a client ``router`` (for ``connect(url, router=router)``)."
-            "\n\n"
-            "Each method is registered under its wire name with the schema's param and result "
-            "types,\nso calls from the server are validated as the document says before they "
-            f"reach ``{receiver}``.\n\n"
-            "Returns:\n    ``router``.",
-            "    ",
-        ),
-        wrappers=tuple(wrappers),
-        adds=tuple(adds),
+        function=function, protocol=protocol, receiver=receiver, wrappers=tuple(wrappers)
     )

@@ -22,6 +22,7 @@ __all__ = [
     "bytes_literal",
     "Group",
     "Part",
+    "call_part",
     "docstring",
     "identifier",
     "layout",
@@ -136,3 +137,26 @@ def layout(part: Part, indent: str, suffix: str = "", *, explode: bool = False) 
         lines += layout(item, inner, ",")
     lines.append(last)
     return lines
+
+
+def call_part(text: str) -> Part:
+    """``name: type = f(a, b)`` as a group on the call's brackets, so that layout can break
+    it as ruff does; any other text (no default, not a call, strings inside) as it is."""
+    prefix, equals, value = text.rpartition(" = ")
+    head, paren, inner = value.partition("(")
+    if not equals or not paren or not inner.endswith(")") or any(q in value for q in "\"'"):
+        return text
+    items, depth, start = [], 0, 0
+    body = inner[:-1]
+    for i, char in enumerate(body):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(body[start:i].strip())
+            start = i + 1
+        if depth < 0:
+            return text  # "f(a)(b)": not one call
+    items.append(body[start:].strip())
+    return Group(f"{prefix}{equals}{head}", "(", tuple(i for i in items if i), ")")

@@ -9,7 +9,17 @@ back: ``Annotated[int, Field(ge=0)]`` for ``{"type": "integer", "minimum": 0}``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from wsrpc_typed.errors import CodegenError
 
 from ..model import (
     Constrained,
@@ -21,7 +31,7 @@ from ..model import (
     TypeNode,
     UnionOf,
 )
-from .source import py_literal
+from .source import bytes_literal, py_literal
 
 __all__ = ["TypeMapper"]
 
@@ -38,16 +48,36 @@ _CONSTRAINTS = {
     "minItems": "min_length",
     "maxItems": "max_length",
 }
-#: Each string format's type, and the module it needs.
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """What a string format (:data:`wsrpc_gen.model.FORMATS`) is in Python."""
+
+    #: Its type expression.
+    type: str
+    #: The module the expression needs, if any.
+    module: str | None
+    #: Reads a JSON value of it into a Python value whose repr is the source of the value.
+    parse: Callable[[str], Any]
+    #: Whether a value may be written in a signature's default (ruff's B008 lets the
+    #: constructors of datetime's types and of Decimal be called there, not UUID's).
+    in_signature: bool = True
+
+
+#: Each string format, one row: its type, module, and how its values are written.
 _FORMATS = {
-    "date-time": ("datetime.datetime", "datetime"),
-    "date": ("datetime.date", "datetime"),
-    "time": ("datetime.time", "datetime"),
-    "duration": ("datetime.timedelta", "datetime"),
-    "uuid": ("uuid.UUID", "uuid"),
-    "decimal": ("decimal.Decimal", "decimal"),
-    "base64url": ("bytes", None),
-    "binary": ("bytes", None),
+    "date-time": _Format("datetime.datetime", "datetime", dt.datetime.fromisoformat),
+    "date": _Format("datetime.date", "datetime", dt.date.fromisoformat),
+    "time": _Format("datetime.time", "datetime", dt.time.fromisoformat),
+    # ISO 8601 durations ("PT3S"), as pydantic writes them.
+    "duration": _Format(
+        "datetime.timedelta", "datetime", TypeAdapter(dt.timedelta).validate_python
+    ),
+    "uuid": _Format("uuid.UUID", "uuid", uuid.UUID, in_signature=False),
+    "decimal": _Format("decimal.Decimal", "decimal", decimal.Decimal),
+    "base64url": _Format("bytes", None, base64.urlsafe_b64decode),
+    "binary": _Format("bytes", None, str.encode),
 }
 _SCALARS = {
     "integer": "int",
@@ -70,6 +100,31 @@ class TypeMapper:
         self._names = names
         self.imports: set[str] = set()
 
+    def format_value(self, fmt: str, value: str, *, signature: bool = False) -> str | None:
+        """The Python source of a JSON string ``value`` of format ``fmt`` (a value of the
+        format's type), or ``None`` when it cannot be written in a signature's default
+        (``signature``).
+
+        Raises:
+            CodegenError: ``value`` is not a valid value of the format.
+        """
+        row = _FORMATS[fmt]
+        if signature and not row.in_signature:
+            return None
+        if row.module is not None:
+            self.imports.add(row.module)
+        try:
+            parsed = row.parse(value)
+        except (ValueError, ValidationError) as exc:
+            raise CodegenError(f"{value!r} is not a {fmt} value") from exc
+        if isinstance(parsed, bytes):
+            return bytes_literal(parsed)
+        if isinstance(parsed, decimal.Decimal | uuid.UUID):
+            return f"{row.type}({py_literal(value)})"
+        # datetime's reprs are constructor calls on the module: datetime.date(2024, 1, 2)
+        # (with the UTC alias ruff asks for).
+        return repr(parsed).replace("datetime.timezone.utc", "datetime.UTC")
+
     def annotate(self, base: str, kwargs: list[str]) -> str:
         """``base``, or ``Annotated[base, Field(kwargs)]`` when there are any."""
         if not kwargs:
@@ -77,20 +132,27 @@ class TypeMapper:
         self.imports.update({"typing.Annotated", "stubs.Field"})
         return f"Annotated[{base}, Field({', '.join(kwargs)})]"
 
+    def split(self, node: TypeNode) -> tuple[str, list[str]]:
+        """The type expression of ``node`` without its constraints, and their ``Field``
+        arguments."""
+        if not isinstance(node, Constrained):
+            return self.expr(node), []
+        kwargs = [f"{_CONSTRAINTS[key]}={py_literal(value)}" for key, value in node.constraints]
+        if node.extra:
+            kwargs.append(f"json_schema_extra={py_literal(dict(node.extra))}")
+        return self.expr(node.base), kwargs
+
     def expr(self, node: TypeNode) -> str:
         """The type expression of ``node``, constraints included."""
         if isinstance(node, Constrained):
-            kwargs = [f"{_CONSTRAINTS[key]}={py_literal(value)}" for key, value in node.constraints]
-            if node.extra:
-                kwargs.append(f"json_schema_extra={py_literal(dict(node.extra))}")
-            return self.annotate(self.expr(node.base), kwargs)
+            return self.annotate(*self.split(node))
         if isinstance(node, Scalar):
             if node.format is None:
                 return _SCALARS[node.kind]
-            expr, module = _FORMATS[node.format]
-            if module is not None:
-                self.imports.add(module)
-            return expr
+            row = _FORMATS[node.format]
+            if row.module is not None:
+                self.imports.add(row.module)
+            return row.type
         if isinstance(node, Ref):
             return self._names[node.key]
         if isinstance(node, LiteralOf):

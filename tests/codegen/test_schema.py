@@ -48,7 +48,11 @@ OPENRPC_STRUCTURE: dict[str, Any] = {
             "required": ["title", "version"],
             "additionalProperties": False,
             "patternProperties": _EXT,
-            "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+            "properties": {
+                "title": {"type": "string"},
+                "version": {"type": "string"},
+                "description": {"type": "string"},
+            },
         },
         "methods": {"type": "array", "items": {"$ref": "#/$defs/method"}},
         # Our extension: the methods the server calls on its clients, as method objects.

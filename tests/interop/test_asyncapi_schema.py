@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from tests.codegen import bank, peers
+from tests.codegen import bank, peers, zoo
 from tests.helpers.apps import build_router
 from wsrpc_typed.asyncapi import asyncapi_document
 from wsrpc_typed.schema import render_json
@@ -40,6 +40,7 @@ def documents() -> dict[str, dict[str, Any]]:
     docs["tests/codegen/peers.py"] = asyncapi_document(
         peers.build_router(), server_url="wss://rpc.example:8443/ws"
     )
+    docs["tests/codegen/zoo.py"] = asyncapi_document(zoo.build_router())
     return docs
 
 

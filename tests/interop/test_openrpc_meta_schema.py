@@ -17,6 +17,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from tests.codegen import zoo
 from tests.helpers.apps import build_router
 from wsrpc_typed.schema import openrpc_document
 
@@ -47,6 +48,7 @@ def documents() -> list[tuple[str, dict[str, Any]]]:
         (path.name, json.loads(path.read_text())) for path in sorted(SCHEMAS.glob("*.openrpc.json"))
     ]
     docs.append(("tests/helpers/apps.py", openrpc_document(build_router())))
+    docs.append(("tests/codegen/zoo.py", openrpc_document(zoo.build_router())))
     return docs
 
 
