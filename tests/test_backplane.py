@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from examples.chat import peer_generated
+from examples.chat import service as chat
+from examples.chat.client_generated import register_handlers
+from examples.chat.peer_generated import ChatPeer
 from tests.conftest import UNIT
 from tests.helpers.backplane_app import Member, server_router
+from tests.helpers.chat import Member as ChatMember
 from tests.helpers.processes import ROOT
 from tests.helpers.redis import RedisServer
 from tests.helpers.waiting import eventually
@@ -24,6 +29,7 @@ from wsrpc_typed import (
     Client,
     ConnectionClosed,
     NoSuchPeer,
+    Router,
     RpcError,
     Server,
     connect,
@@ -336,3 +342,25 @@ async def test_a_server_does_not_start_without_its_redis(tmp_path: Path) -> None
     server = Server(server_router(), port=0, backplane=backplane(redis.url, "x"))
     with pytest.raises(BackplaneUnavailable):
         await server.open()
+
+
+async def test_a_generated_peer_stub_calls_a_client_of_another_worker(
+    redis_server: RedisServer,
+) -> None:
+    """``ChatPeer(server.peer(cid))``: typed calls and declared types across workers."""
+    namespace = f"test-{secrets.token_hex(4)}"
+    alice = ChatMember()
+    async with (
+        Server(chat.router, port=0, backplane=backplane(redis_server.url, namespace)) as wa,
+        Server(chat.router, port=0, backplane=backplane(redis_server.url, namespace)) as wb,
+        connect(wb.url, router=register_handlers(Router(), alice)),
+    ):
+        [conn] = wb.connections
+        peer = ChatPeer(wa.peer(conn.id))
+        assert await peer.confirm(question="Still there?") is True
+        assert alice.questions == ["Still there?"]
+        sent = peer_generated.ChatMessage(room="lobby", seq=1, sender="bob", text="hi")
+        await peer.message(message=sent)
+        assert (await alice.next()).model_dump() == sent.model_dump()
+        with pytest.raises(NoSuchPeer):
+            await ChatPeer(wa.peer(f"{wb.hub.worker_id}.999")).confirm(question="?")

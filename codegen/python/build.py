@@ -15,7 +15,7 @@ Rules of this module:
 * One builder, two kinds of module: the client (the server's methods, plus the
   handlers Protocol and registration helper of the peer methods when the
   document declares any, see :mod:`wsrpc_gen.python.handlers`) and the peer stub (the
-  peer methods, called through a server-side ``Connection``).
+  peer methods, called through a server-side ``Connection`` or ``server.peer(id)``).
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ __all__ = ["CodegenError", "MethodParts", "Mode", "build_module", "handlers_clas
 
 _RUNTIME = (
     "BaseModel",
+    "Caller",
     "Client",
     "ConfigDict",
-    "Connection",
     "DEFAULT",
     "Default",
     "Field",
@@ -348,7 +348,7 @@ class _Builder(DefinitionsBuilder):
         ]
         errors = [self.error_class(self.errors[name]) for name in sorted(self.errors)]
         spec = self.api
-        self.types.imports.add("stubs.Client" if self.mode == "client" else "stubs.Connection")
+        self.types.imports.add("stubs.Client" if self.mode == "client" else "stubs.Caller")
         handlers = register = None
         if peer_parts:
             self.types.imports.update({"typing.Protocol", "stubs.Router"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from wsrpc_typed.stubs import BaseModel, Connection, Field, RemoteMethod
+from wsrpc_typed.stubs import BaseModel, Caller, Field, RemoteMethod
 
 __all__ = [
     "ChatMessage",
@@ -41,10 +41,11 @@ class ChatPeer:
     Rooms, messages pushed to their members, and the history of a room.
 
     Args:
-        connection: The client's connection (``ctx.peer`` in a handler).
+        connection: The client: ``ctx.peer`` in a handler, or ``server.peer(connection_id)``
+            for any client of the deployment.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Caller) -> None:
         self._connection = connection
 
     async def confirm(self, *, question: str) -> bool:

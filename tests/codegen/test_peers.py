@@ -93,7 +93,7 @@ def test_peer_stub_carries_what_its_methods_use_and_notify_twins() -> None:
     text = peer_source(peers.build_router(), "RelayPeer")
     assert "class Note(BaseModel):" in text and "class Refused(RpcError):" in text
     assert "Audit" not in text  # used by the server's methods only
-    assert "    def __init__(self, connection: Connection) -> None:" in text
+    assert "    def __init__(self, connection: Caller) -> None:" in text
     assert "    async def notify_tell(self, *, note: Note) -> None:" in text
     assert "notify_shout" not in text and "notify_count" not in text  # results / a stream
     assert "#   wsrpc-gen peer SOURCE -o FILE --class-name RelayPeer\n" in text
