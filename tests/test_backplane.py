@@ -29,6 +29,7 @@ from wsrpc_typed import (
     Client,
     ConnectionClosed,
     NoSuchPeer,
+    ResponseTooLarge,
     Router,
     RpcError,
     Server,
@@ -189,6 +190,30 @@ async def test_calls_from_the_server_object_and_no_such_peer_at_once(
             with pytest.raises(NoSuchPeer):
                 await wa.peer(unknown).call("double", {"x": 1})
             assert loop.time() - started < 0.1
+
+
+async def test_messages_between_workers_are_capped_in_size(redis_server: RedisServer) -> None:
+    """Redis drops a subscriber whose buffer overflows: nothing that large is sent."""
+    namespace = f"test-{secrets.token_hex(4)}"
+
+    def small() -> RedisBackplane:
+        return RedisBackplane(redis_server.url, namespace=namespace, max_message_size=64 * 1024)
+
+    async with (
+        Server(server_router(), port=0, backplane=small()) as wa,
+        Server(server_router(), port=0, backplane=small()) as wb,
+        member(wb) as (b, cb, idb),
+    ):
+        await cb.call("enter", {"topic": "t"})
+        with pytest.raises(ValueError, match="max_message_size"):
+            await wa.publish("t", "heard", {"seq": 1, "by": "x" * 100_000})
+        with pytest.raises(ValueError, match="max_message_size"):
+            await wa.peer(idb).call("told", {"text": "x" * 100_000})
+        with pytest.raises(ResponseTooLarge):
+            await wa.peer(idb).call("blob", {"size": 100_000})
+        assert await wa.peer(idb).call("blob", {"size": 10}) == "x" * 10  # still linked
+        await wa.publish("t", "heard", {"seq": 2, "by": "y"})
+        await eventually(lambda: b.heard == [{"seq": 2, "by": "y"}])
 
 
 async def test_a_target_that_disconnects_mid_call_fails_the_call_promptly(

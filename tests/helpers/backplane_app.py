@@ -107,6 +107,10 @@ class Member:
             return 2 * x
 
         @self.router.method
+        async def blob(size: int) -> str:
+            return "x" * size
+
+        @self.router.method
         async def overdraw(amount: int) -> None:
             raise Overdrawn("not enough", {"short_by": amount - 10})
 

@@ -55,6 +55,7 @@ from ..errors import (
     CallTimeout,
     ConnectionClosed,
     NoSuchPeer,
+    ResponseTooLarge,
     RpcError,
     error_class_for_code,
 )
@@ -85,6 +86,12 @@ class RedisBackplane:
         ttl: Seconds after which a silent worker counts as gone (its
             connections leave presence, calls waiting on them fail).
         call_timeout: Default timeout of calls to connections on other workers.
+        max_message_size: Largest message between workers, in bytes. Redis
+            disconnects a subscriber whose output buffer passes 32 MB (8 MB for
+            a minute, ``client-output-buffer-limit pubsub``), and that worker then
+            misses everything: a publication or call larger than this raises
+            ``ValueError`` at once, and a reply or stream item larger than this
+            comes back as :class:`~wsrpc_typed.ResponseTooLarge`.
         client: A ``redis.asyncio.Redis`` to use instead of one made from ``url``
             (the backplane then leaves closing it to you).
     """
@@ -97,6 +104,7 @@ class RedisBackplane:
         heartbeat: float = 2.0,
         ttl: float = 6.0,
         call_timeout: float | None = 30.0,
+        max_message_size: int = 2**20,
         client: Redis | None = None,
     ) -> None:
         if ttl <= heartbeat:
@@ -106,6 +114,7 @@ class RedisBackplane:
         self.heartbeat = heartbeat
         self.ttl = ttl
         self.call_timeout = call_timeout
+        self.max_message_size = max_message_size
         self._own_client = client is None
         self._redis: Redis = client if client is not None else Redis.from_url(url)
         self._hub: Hub | None = None
@@ -315,7 +324,7 @@ class RedisBackplane:
             reply["c"] = [exc.code, exc.reason]
         except CallTimeout:
             reply["x"] = "timeout"
-        await self._send(reply_to, reply)
+        await self._reply(reply_to, reply)
 
     async def _serve_stream(self, conn: Connection, data: dict[str, Any], reply_to: bytes) -> None:
         call_id = data["id"]
@@ -332,7 +341,9 @@ class RedisBackplane:
                     await credit.acquire()
                     if stop.is_set():
                         return  # the caller gave up
-                    await self._send(reply_to, {"k": "item", "id": call_id, "v": item})
+                    item_message = {"k": "item", "id": call_id, "v": item}
+                    if not await self._reply(reply_to, item_message):
+                        return
         except asyncio.CancelledError:
             return  # the caller gave up while the client produced nothing
         except RpcError as exc:
@@ -342,11 +353,28 @@ class RedisBackplane:
             end["c"] = [exc.code, exc.reason]
         finally:
             self._serving.pop(call_id, None)
-        await self._send(reply_to, end)
+        await self._reply(reply_to, end)
+
+    async def _reply(self, channel: bytes, data: dict[str, Any]) -> bool:
+        """Send a reply or stream item; one too large goes as ResponseTooLarge (False)."""
+        try:
+            await self._send(channel, data)
+            return True
+        except ValueError as exc:
+            error = ResponseTooLarge(str(exc))
+            refusal = {"code": error.code, "message": error.message, "data": None}
+            await self._send(channel, {"k": "end", "id": data["id"], "e": refusal})
+            return False
 
     async def _send(self, channel: bytes, data: dict[str, Any]) -> int:
+        payload = _dumps(data)
+        if len(payload) > self.max_message_size:
+            raise ValueError(
+                f"{len(payload)} bytes for the backplane: more than its max_message_size "
+                f"({self.max_message_size})"
+            )
         try:
-            heard: int = await self._redis.publish(channel, _dumps(data))
+            heard: int = await self._redis.publish(channel, payload)
         except (RedisError, OSError) as exc:
             raise BackplaneUnavailable(f"Redis at {self.url} cannot be reached: {exc}") from exc
         return heard
