@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from examples.chat.server import announce
 from tests.conftest import UNIT
 from tests.helpers.chat import Member, fresh_rooms
 from tests.helpers.processes import ROOT, start_listening
+from tests.helpers.redis import RedisServer
 from wsrpc_typed import Client, Router, Server, connect
 
 fresh_rooms = pytest.fixture(autouse=True)(fresh_rooms)
@@ -124,3 +127,85 @@ async def test_the_example_server_stops_on_sigint_however_it_was_started(
         assert await ChatClient(client).join(room="lobby", name="ann") == ["ann"]
     proc.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(proc.wait(), UNIT * 2) == 0
+
+
+async def _chat_workers(*argv: str) -> tuple[asyncio.subprocess.Process, str]:
+    return await start_listening(
+        sys.executable, "-m", "wsrpc_typed.cli", "serve", "examples.chat.service:router",
+        "--port", "0", "--log-level", "warning", *argv,
+    )  # fmt: skip
+
+
+async def test_the_chat_on_two_workers_shares_its_rooms_through_redis(tmp_path: Path) -> None:
+    """Two workers (as on two machines) with one Redis: members of one room on both."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    procs = []
+    try:
+        for _ in range(2):
+            procs.append(await _chat_workers("--backplane", redis.url))
+        (_, url_a), (_, url_b) = procs
+        alice, bob = Member(), Member()
+        async with (
+            connect(url_a, router=register_handlers(Router(), alice)) as a_conn,
+            connect(url_b, router=register_handlers(Router(), bob)) as b_conn,
+        ):
+            a, b = ChatClient(a_conn), ChatClient(b_conn)
+            assert await a.join(room="lobby", name="alice") == ["alice"]
+            assert await b.join(room="lobby", name="bob") == ["alice", "bob"]
+            sent = await b.say(room="lobby", text="hi from worker b")
+            assert (sent.seq, await alice.next()) == (1, sent)
+            reply = await a.say(room="lobby", text="hi from worker a")
+            assert (reply.seq, await bob.next()) == (2, reply)
+            assert alice.inbox.empty() and bob.inbox.empty()  # nobody hears themselves
+            # One history, whichever worker is asked.
+            assert [m async for m in a.history(room="lobby")] == [sent, reply]
+            assert [m.seq async for m in b.history(room="lobby", after=1)] == [2]
+            with pytest.raises(NotInRoom):
+                await a.say(room="kitchen", text="anyone?")
+            assert await b.clear(room="lobby") == 2  # bob's own confirm answers yes
+            assert [m async for m in a.history(room="lobby")] == []
+        # A member that leaves (here: disconnects) leaves the room's names.
+        async with connect(url_a, router=register_handlers(Router(), Member())) as c_conn:
+            for _ in range(100):
+                names = await ChatClient(c_conn).join(room="lobby", name="carol")
+                if names == ["carol"]:
+                    break
+                await asyncio.sleep(0.02)
+            assert names == ["carol"]
+    finally:
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in procs:
+            assert await asyncio.wait_for(proc.wait(), UNIT * 2) == 0
+        redis.stop()
+
+
+async def test_the_chat_serves_with_workers_on_one_port(tmp_path: Path) -> None:
+    """``wsrpc serve ... --workers 2 --backplane``: eight members, one message to all."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    proc, url = await _chat_workers("--workers", "2", "--backplane", redis.url)
+    try:
+        members = [Member() for _ in range(8)]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                ChatClient(
+                    await stack.enter_async_context(
+                        connect(url, router=register_handlers(Router(), m))
+                    )
+                )
+                for m in members
+            ]
+            for i, client in enumerate(clients):
+                await client.join(room="lobby", name=f"m{i}")
+            sent = await clients[0].say(room="lobby", text="to everyone")
+            for member in members[1:]:
+                assert await member.next() == sent
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), UNIT * 2) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        redis.stop()

@@ -141,8 +141,11 @@ class Backplane(Protocol):
         """Send ``event`` to this hub's connections (that ``where`` accepts); return how many."""
         ...
 
-    async def publish(self, topic: str, event: Notification) -> None:
-        """Deliver ``event`` to every member of ``topic`` on every worker, once each."""
+    async def publish(self, topic: str, event: Notification, skip: str | None) -> None:
+        """Deliver ``event`` to every member of ``topic`` on every worker, once each.
+
+        ``skip``: the id of a connection that does not get it.
+        """
         ...
 
     async def joined(self, topic: str) -> None:
@@ -196,8 +199,8 @@ class LocalBackplane:
     async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
         return await self.hub.deliver(event, where, timeout)
 
-    async def publish(self, topic: str, event: Notification) -> None:
-        await self.hub.deliver_topic(topic, event)
+    async def publish(self, topic: str, event: Notification, skip: str | None) -> None:
+        await self.hub.deliver_topic(topic, event, skip)
 
     async def joined(self, topic: str) -> None:
         pass
@@ -503,8 +506,10 @@ class Hub:
             del self._topics[topic]
             await self.backplane.left(topic)
 
-    async def publish(self, topic: str, method: str, params: Any = None) -> None:
-        """Notify every member of ``topic``, on every worker, once each.
+    async def publish(
+        self, topic: str, method: str, params: Any = None, *, skip: str | None = None
+    ) -> None:
+        """Notify every member of ``topic`` (but ``skip``, a connection id), once each.
 
         Notifications from one publisher arrive in the order it published them.
         A member that cannot take one within 5 s is disconnected, as with
@@ -514,14 +519,16 @@ class Hub:
             BackplaneUnavailable: the backplane cannot be reached (other workers'
                 members get nothing; this worker's still do).
         """
-        await self.backplane.publish(topic, Notification(method, wire_params(params)))
+        await self.backplane.publish(topic, Notification(method, wire_params(params)), skip)
 
-    async def deliver_topic(self, topic: str, event: Notification, timeout: float = 5.0) -> int:
-        """Deliver ``event`` to this hub's members of ``topic`` (the backplane calls this)."""
+    async def deliver_topic(
+        self, topic: str, event: Notification, skip: str | None = None, timeout: float = 5.0
+    ) -> int:
+        """Deliver ``event`` to this hub's members of ``topic`` but ``skip`` (the backplane's)."""
         members = self._topics.get(topic)
         if not members:
             return 0
-        return await self.deliver(event, members.__contains__, timeout)
+        return await self.deliver(event, lambda c: c in members and c.id != skip, timeout)
 
     def peer(self, connection_id: str) -> Peer:
         """A handle for calls to the connection ``connection_id``, on whichever worker it is.

@@ -269,17 +269,20 @@ class Server:
         """
         return await self.hub.broadcast(method, params, where=where, timeout=timeout)
 
-    async def publish(self, topic: str, method: str, params: Any = None) -> None:
+    async def publish(
+        self, topic: str, method: str, params: Any = None, *, skip: str | None = None
+    ) -> None:
         """Notify every connection that joined ``topic`` (``ctx.join``), on every worker.
 
-        Each member gets it once; one publisher's notifications arrive in the
-        order it published them. With several workers this goes through the
-        ``backplane``; :meth:`broadcast` is the local form, with any filter.
+        Each member but ``skip`` (a connection id: the sender, say) gets it once;
+        one publisher's notifications arrive in the order it published them.
+        With several workers this goes through the ``backplane``;
+        :meth:`broadcast` is the local form, with any filter.
 
         Raises:
             BackplaneUnavailable: the backplane cannot be reached.
         """
-        await self.hub.publish(topic, method, params)
+        await self.hub.publish(topic, method, params, skip=skip)
 
     def peer(self, connection_id: str) -> Peer:
         """A handle for calls to one client, on whichever worker its connection is.

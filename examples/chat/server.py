@@ -5,10 +5,9 @@
 With ``--web-port``, it also serves the browser page (``examples/chat/web/``: open
 ``http://127.0.0.1:8080/`` and chat), and admits that page's origin.
 
-Messages that members post reach the room through the typed peer stub, one
-connection at a time (see :meth:`Rooms.publish`); announcements go through
-:meth:`Server.broadcast`, which filters the server's connections by the rooms
-they joined (kept in ``conn.state``).
+Messages that members post reach the room with ``publish`` (each room is a
+topic); announcements go through :meth:`Server.broadcast`, which filters the
+server's connections by the rooms (topics) they joined.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import contextlib
 import signal
 
 from examples.chat.page import PageServer
-from examples.chat.service import ChatMessage, rooms, router
+from examples.chat.service import ChatMessage, router
 from wsrpc_typed import Connection, Server
 
 __all__ = ["announce", "serve"]
@@ -31,11 +30,11 @@ async def announce(server: Server, text: str) -> int:
     Announcements are not kept in the rooms' history (their ``seq`` is 0).
     """
     delivered = 0
-    for room in sorted(rooms.members):
+    for room in sorted(server.hub.topics()):
         message = ChatMessage(room=room, seq=0, sender="server", text=text)
 
         def in_room(conn: Connection, room: str = room) -> bool:
-            return room in conn.state.get("rooms", ())
+            return room in conn.topics
 
         delivered += await server.broadcast(
             "message", {"message": message.model_dump(mode="json")}, where=in_room

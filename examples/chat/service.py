@@ -12,20 +12,29 @@ Serve it with ``python -m examples.chat.server`` (which also broadcasts
 announcements with ``Server.broadcast``), or plainly with::
 
     wsrpc serve examples.chat.service:router --port 8765
+
+or on several workers, which share the rooms through Redis::
+
+    wsrpc serve examples.chat.service:router --port 8765 --workers 2 \
+        --backplane redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Annotated
+import json
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from examples.chat import peer_generated as peer
-from wsrpc_typed import Connection, Context, Router, RpcError
+from wsrpc_typed import Context, Router, RpcError
 
-__all__ = ["ChatMessage", "NotInRoom", "Rooms", "rooms", "router"]
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["ChatMessage", "NotInRoom", "RedisRooms", "Rooms", "rooms", "router"]
 
 router = Router(
     title="Chat",
@@ -35,8 +44,6 @@ router = Router(
 
 RoomName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")]
 UserName = Annotated[str, Field(min_length=1, max_length=32)]
-#: Seconds one member may take to accept a message before ``say`` stops waiting for it.
-DELIVERY_TIMEOUT = 5.0
 
 
 class ChatMessage(BaseModel):
@@ -56,70 +63,120 @@ class NotInRoom(RpcError):
 
 
 class Rooms:
-    """Who is in which room, and what was said there (in-process; one server)."""
+    """Who is in which room (names by connection id) and what was said there, in-process.
+
+    The members themselves are the server's topics (``ctx.join(room)``): a message
+    goes to them with ``publish``, on every worker of a deployment. These names and
+    this history live in this process; with a Redis backplane, :class:`RedisRooms`
+    keeps them in Redis instead, for every worker.
+    """
 
     def __init__(self) -> None:
-        self.members: dict[str, dict[Connection, str]] = {}
+        self.names: dict[str, dict[str, str]] = {}
         self.history: dict[str, list[ChatMessage]] = {}
 
-    def join(self, room: str, conn: Connection, name: str) -> list[str]:
-        """Add ``conn`` to ``room`` as ``name``; the members' names, sorted."""
-        members = self.members.setdefault(room, {})
-        for gone in [c for c in members if c.closed]:
-            del members[gone]
-        members[conn] = name
-        conn.state.setdefault("rooms", set()).add(room)
+    def clear(self) -> None:
+        """Forget every room."""
+        self.names.clear()
+        self.history.clear()
+
+    async def enter(self, room: str, connection_id: str, name: str) -> list[str]:
+        """Record ``name`` in ``room``; every name there, sorted."""
+        members = self.names.setdefault(room, {})
+        members[connection_id] = name
         return sorted(members.values())
 
-    def leave(self, room: str, conn: Connection) -> None:
-        """Remove ``conn`` from ``room``."""
-        self.members.get(room, {}).pop(conn, None)
-        conn.state.get("rooms", set()).discard(room)
+    async def leave(self, room: str, connection_id: str) -> None:
+        self.names.get(room, {}).pop(connection_id, None)
 
-    def name_in(self, room: str, conn: Connection) -> str:
-        """The name ``conn`` joined ``room`` with.
+    async def name_in(self, room: str, connection_id: str) -> str | None:
+        return self.names.get(room, {}).get(connection_id)
 
-        Raises:
-            NotInRoom: it has not joined.
-        """
-        name = self.members.get(room, {}).get(conn)
-        if name is None:
-            raise NotInRoom()
-        return name
-
-    def post(self, room: str, sender: str, text: str) -> ChatMessage:
-        """Append a message to the room's history."""
+    async def post(self, room: str, sender: str, text: str) -> ChatMessage:
         history = self.history.setdefault(room, [])
         message = ChatMessage(room=room, seq=len(history) + 1, sender=sender, text=text)
         history.append(message)
         return message
 
-    async def publish(self, message: ChatMessage, *, skip: Connection | None = None) -> int:
-        """Push ``message`` to every member but ``skip``, concurrently; how many got it.
+    async def messages(self, room: str, after: int) -> list[ChatMessage]:
+        return list(self.history.get(room, ()))[after:]
 
-        Each member gets a typed ``message`` notification through the generated peer
-        stub. A member that does not take it within ``DELIVERY_TIMEOUT`` (it stopped
-        reading) is skipped, and never delays the others by more than that.
-        """
-        # The stub has its own copy of the model (it is generated from the document, not
-        # from this module): convert once, at the boundary.
-        wire = peer.ChatMessage.model_validate(message.model_dump())
-        targets = [c for c in self.members.get(message.room, {}) if c is not skip and not c.closed]
-
-        async def deliver(conn: Connection) -> bool:
-            try:
-                async with asyncio.timeout(DELIVERY_TIMEOUT):
-                    await peer.ChatPeer(conn).notify_message(message=wire)
-            except (TimeoutError, ConnectionError, RpcError):
-                return False
-            return True
-
-        return sum(await asyncio.gather(*(deliver(c) for c in targets)))
+    async def delete(self, room: str) -> int:
+        """Delete the room's history; how many messages went."""
+        return len(self.history.pop(room, ()))
 
 
-#: The rooms of this process. A server in several processes would keep them in a
-#: shared store (Redis, say) and fan out through it.
+class RedisRooms:
+    """The same records in Redis, for every worker: a hash of names and a list of messages
+    per room. A message's ``seq`` is its place in the list (``RPUSH`` answers it)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, kind: str, room: str) -> str:
+        return f"{self.prefix}:{kind}:{room}"
+
+    async def enter(self, room: str, connection_id: str, name: str) -> list[str]:
+        await self.redis.hset(self._key("names", room), connection_id, name)
+        names = await self.redis.hvals(self._key("names", room))
+        return sorted(_text(value) for value in names)
+
+    async def leave(self, room: str, connection_id: str) -> None:
+        await self.redis.hdel(self._key("names", room), connection_id)
+
+    async def name_in(self, room: str, connection_id: str) -> str | None:
+        name = await self.redis.hget(self._key("names", room), connection_id)
+        return None if name is None else _text(name)
+
+    async def post(self, room: str, sender: str, text: str) -> ChatMessage:
+        entry = json.dumps({"sender": sender, "text": text})
+        seq = await self.redis.rpush(self._key("history", room), entry)
+        return ChatMessage(room=room, seq=seq, sender=sender, text=text)
+
+    async def messages(self, room: str, after: int) -> list[ChatMessage]:
+        entries = await self.redis.lrange(self._key("history", room), after, -1)
+        return [
+            ChatMessage(room=room, seq=after + i + 1, **json.loads(entry))
+            for i, entry in enumerate(entries)
+        ]
+
+    async def delete(self, room: str) -> int:
+        key = self._key("history", room)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            pipe.delete(key)
+            count, _ = await pipe.execute()
+        return int(count)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+#: The rooms of this process, for a server without a Redis backplane.
 rooms = Rooms()
+
+
+def rooms_of(ctx: Context) -> Rooms | RedisRooms:
+    """Where the rooms live: in Redis beside a Redis backplane, else in this process."""
+    backplane = ctx.server.backplane
+    redis = getattr(backplane, "redis", None)
+    if redis is None:
+        return rooms
+    return RedisRooms(redis, f"{getattr(backplane, 'namespace', 'wsrpc')}:chat")
+
+
+async def name_in(ctx: Context, room: str) -> str:
+    """The name the caller joined ``room`` with.
+
+    Raises:
+        NotInRoom: it has not joined.
+    """
+    name = await rooms_of(ctx).name_in(room, ctx.connection_id)
+    if name is None or room not in ctx.connection.topics:
+        raise NotInRoom()
+    return name
 
 
 # -- what the client calls ----------------------------------------------------------
@@ -128,13 +185,28 @@ rooms = Rooms()
 @router.method
 async def join(ctx: Context, room: RoomName, name: UserName) -> list[str]:
     """Join ``room`` as ``name``; returns who is there (you included)."""
-    return rooms.join(room, ctx.peer, name)
+    await ctx.join(room)
+    store = rooms_of(ctx)
+    if not ctx.connection.state.get("rooms"):  # forget its names once it is gone
+        connection_id = ctx.connection_id
+
+        async def forget(rooms: set[str]) -> None:
+            for room in rooms:
+                await store.leave(room, connection_id)
+
+        ctx.connection.add_done_callback(
+            lambda conn: _later(forget(set(conn.state.get("rooms", ()))))
+        )
+    ctx.connection.state.setdefault("rooms", set()).add(room)
+    return await store.enter(room, ctx.connection_id, name)
 
 
 @router.method
 async def leave(ctx: Context, room: RoomName) -> None:
     """Leave ``room``."""
-    rooms.leave(room, ctx.peer)
+    await ctx.leave(room)
+    ctx.connection.state.get("rooms", set()).discard(room)
+    await rooms_of(ctx).leave(room, ctx.connection_id)
 
 
 @router.method(errors=[NotInRoom])
@@ -142,28 +214,39 @@ async def say(
     ctx: Context, room: RoomName, text: Annotated[str, Field(max_length=500)]
 ) -> ChatMessage:
     """Post ``text`` to ``room``; every other member gets it as a ``message`` notification."""
-    message = rooms.post(room, rooms.name_in(room, ctx.peer), text)
-    await rooms.publish(message, skip=ctx.peer)
+    message = await rooms_of(ctx).post(room, await name_in(ctx, room), text)
+    # Every member on every worker, but the sender: a typed ``message`` notification.
+    params = {"message": message.model_dump(mode="json")}
+    await ctx.server.publish(room, "message", params, skip=ctx.connection_id)
     return message
 
 
 @router.method
-async def history(room: RoomName, after: int = 0) -> AsyncIterator[ChatMessage]:
+async def history(ctx: Context, room: RoomName, after: int = 0) -> AsyncIterator[ChatMessage]:
     """Stream the room's messages with ``seq`` above ``after``, oldest first."""
-    for message in list(rooms.history.get(room, ()))[after:]:
+    for message in await rooms_of(ctx).messages(room, after):
         yield message
 
 
 @router.method(errors=[NotInRoom])
 async def clear(ctx: Context, room: RoomName) -> int:
     """Delete the room's history once the caller confirms; how many messages went."""
-    rooms.name_in(room, ctx.peer)
-    count = len(rooms.history.get(room, ()))
+    await name_in(ctx, room)
+    store = rooms_of(ctx)
+    count = len(await store.messages(room, 0))
     client = peer.ChatPeer(ctx.peer)
     if count and await client.confirm(question=f"Delete the {count} messages of {room}?"):
-        rooms.history[room] = []
-        return count
+        return await store.delete(room)
     return 0
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _later(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(work)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 # -- what the server calls on the client (the client implements these) --------------

@@ -36,8 +36,6 @@ def fresh_rooms() -> Iterator[None]:
 
     A module makes it a fixture: ``fresh_rooms = pytest.fixture(autouse=True)(fresh_rooms)``.
     """
-    service.rooms.members.clear()
-    service.rooms.history.clear()
+    service.rooms.clear()
     yield
-    service.rooms.members.clear()
-    service.rooms.history.clear()
+    service.rooms.clear()

@@ -135,6 +135,11 @@ class RedisBackplane:
     # -- names ------------------------------------------------------------------------
 
     @property
+    def redis(self) -> Redis:
+        """The Redis client: for an application's own data beside the backplane's keys."""
+        return self._redis
+
+    @property
     def hub(self) -> Hub:
         if self._hub is None:
             raise RuntimeError("the backplane is not bound to a hub")
@@ -270,7 +275,8 @@ class RedisBackplane:
         kind = data["k"]
         if kind == "pub":
             topic = channel.decode()[len(self.namespace) + len(":topic:") :]
-            self._spawn(self.hub.deliver_topic(topic, Notification(data["m"], data["p"])))
+            event = Notification(data["m"], data["p"])
+            self._spawn(self.hub.deliver_topic(topic, event, data.get("s")))
         elif kind in ("call", "notify", "stream"):
             self._spawn(self._serve(data))
         elif kind == "credit":
@@ -384,10 +390,9 @@ class RedisBackplane:
     async def broadcast(self, event: Notification, where: Where | None, timeout: float) -> int:
         return await self.hub.deliver(event, where, timeout)
 
-    async def publish(self, topic: str, event: Notification) -> None:
-        await self._send(
-            self._topic_channel(topic), {"k": "pub", "m": event.method, "p": event.params}
-        )
+    async def publish(self, topic: str, event: Notification, skip: str | None) -> None:
+        message = {"k": "pub", "m": event.method, "p": event.params, "s": skip}
+        await self._send(self._topic_channel(topic), message)
 
     async def joined(self, topic: str) -> None:
         if self._pubsub is None or not self._up:
