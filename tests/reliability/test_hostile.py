@@ -384,11 +384,12 @@ async def test_10_a_batch_over_the_limit_is_one_error_at_once(server: Server) ->
         grown = settle_rss() - before
         after = await exchange(ws, {"jsonrpc": "2.0", "id": 1, "method": "add", "params": [1, 2]})
         assert after["result"] == 3
-    # Refused at once: about what reading the frame costs, where serving the 10,000 calls
-    # costs some twenty times more. Medians of five, each round beside its own baseline: a
-    # collection of this process's garbage or a busy neighbour may land in any one round.
+    # Refused at once: a few times what reading the frame costs (2.7x seen on a loaded
+    # machine), where serving the 10,000 calls costs some twenty times more. Medians of
+    # five, each round beside its own baseline: a collection of this process's garbage or
+    # a busy neighbour may land in any one round.
     median, base = statistics.median(timings), statistics.median(baseline)
-    assert median < 2 * base + 0.02 * SCALE, (timings, baseline)
+    assert median < 5 * base + 0.02 * SCALE, (timings, baseline)
     assert grown < 50 * MiB, f"RSS grew by {grown / MiB:.1f} MiB"
 
 

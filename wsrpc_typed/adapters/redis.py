@@ -171,7 +171,7 @@ class RedisBackplane:
         """
         try:
             await self._connect()
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, BackplaneUnavailable) as exc:
             await self._drop_pubsub()
             raise BackplaneUnavailable(f"Redis at {self.url} cannot be reached: {exc}") from exc
         self._reader = asyncio.create_task(self._read())
