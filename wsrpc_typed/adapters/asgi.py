@@ -23,13 +23,14 @@ Rules of this module:
   Messages larger than ``max_size`` close the connection with 1009; the
   server's own limit (uvicorn's ``ws_max_size``, hypercorn's
   ``websocket_max_message_size``) bounds what it buffers before that.
-* The application's coroutine is the writer: it sends queued messages one
-  ``send`` at a time, in order. ASGI has no write backpressure of its own:
-  ``send`` returns once the server took the message, and uvicorn and
-  hypercorn make it wait while their transport's buffer is over its
-  high-water mark. Messages queued behind it count against ``write_limit``:
-  past it :meth:`AsgiTransport.send` returns a pending future (the
-  backpressure of the transport contract) and :meth:`AsgiTransport.send_backlog`
+* One writer task sends queued messages one ``send`` at a time, in order;
+  the application's coroutine waits until the connection has ended. ASGI
+  has no write backpressure of its own: ``send`` returns once the server
+  took the message, and uvicorn and hypercorn make it wait while their
+  transport's buffer is over its high-water mark. Messages queued behind it
+  count against ``write_limit``: past it :meth:`AsgiTransport.send` returns
+  a pending future (the backpressure of the transport contract) until the
+  queue is down to a quarter of it, and :meth:`AsgiTransport.send_backlog`
   reports the queued bytes, so the hub's send watchdog drops a peer that
   takes nothing for ``send_timeout``.
 * ASGI cannot ping, nor drop a TCP connection: keepalive is the server's
@@ -107,6 +108,7 @@ class AsgiTransport:
         "_sent",
         "_subprotocol",
         "_wake",
+        "_writer",
         "close_timeout",
         "max_size",
         "scope",
@@ -150,20 +152,26 @@ class AsgiTransport:
         self._closed: ConnectionClosed | None = None
         self._lost: asyncio.Future[None] = self._loop.create_future()
         self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     # -- running ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection until it ends: read in a task, write here."""
-        self._reader = self._loop.create_task(self._read())
+        """Serve the connection until it ends: a reader task and a writer task.
+
+        Returns once the connection has ended (closed by either side, or
+        aborted); cancelled (the server's shutdown), it ends the connection.
+        """
+        loop = self._loop
+        self._reader = loop.create_task(self._read())
+        self._writer = loop.create_task(self._write())
         try:
-            await self._write()
+            await self._lost
         finally:
-            if not self._reader.done():
-                self._reader.cancel()
-            if self._close_timer is not None:
-                self._close_timer.cancel()
-                self._close_timer = None
+            self._ended(1006, "")  # (a no-op unless cancelled)
+            for task in (self._reader, self._writer):
+                if not task.done():
+                    task.cancel()
 
     async def _read(self) -> None:
         receive = self._receive
@@ -297,7 +305,7 @@ class AsgiTransport:
         self._queue.append((message, text))
         self._queued_bytes += len(message)
         self._wakeup()
-        if self._queued_bytes <= self.write_limit:
+        if self._drain_waiters is None and self._queued_bytes <= self.write_limit:
             return self._sent
         waiter = self._loop.create_future()
         if self._drain_waiters is None:
@@ -347,8 +355,12 @@ class AsgiTransport:
         raise NotImplementedError("ASGI has no ping; the ASGI server sends keepalive pings")
 
     def send_backlog(self) -> int | None:
-        """Bytes queued for ``send`` while over ``write_limit``, else ``None``."""
-        if self._queued_bytes <= self.write_limit or self._closed is not None:
+        """Bytes queued for ``send`` while writes are paused, else ``None``.
+
+        Writes pause when over ``write_limit`` bytes are queued, and flow again
+        once the queue is down to a quarter of it.
+        """
+        if self._drain_waiters is None or self._closed is not None:
             return None
         return self._queued_bytes
 
