@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import uvicorn
@@ -40,12 +40,16 @@ def listening_socket() -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def run_uvicorn(
-    app: Any, *, ws: str = "websockets-sansio", **options: Any
+    app: Any,
+    *,
+    ws: str = "websockets-sansio",
+    server_class: Callable[[uvicorn.Config], uvicorn.Server] = uvicorn.Server,
+    **options: Any,
 ) -> AsyncIterator[tuple[uvicorn.Server, str]]:
     """Serve ``app`` with uvicorn (``ws``: its WebSocket implementation).
 
     Yields the server and its ``ws://127.0.0.1:PORT`` URL. On exit it shuts
-    down as on SIGTERM.
+    down as on SIGTERM (set ``server.should_exit`` to start that earlier).
     """
     from tests.conftest import UNIT  # (here: tests.conftest imports this module)
     from tests.helpers.waiting import eventually
@@ -55,7 +59,7 @@ async def run_uvicorn(
     options.setdefault("log_level", "warning")
     options.setdefault("lifespan", "on")
     config = uvicorn.Config(app, ws=ws, **options)
-    server = uvicorn.Server(config)
+    server = server_class(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(lambda: server.started or task.done(), 2 * UNIT)
@@ -71,10 +75,17 @@ async def run_uvicorn(
 
 
 @contextlib.asynccontextmanager
-async def run_hypercorn(app: Any, **options: Any) -> AsyncIterator[str]:
+async def run_hypercorn(
+    app: Any,
+    *,
+    stop: asyncio.Event | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    **options: Any,
+) -> AsyncIterator[str]:
     """Serve ``app`` with hypercorn; yield its ``ws://127.0.0.1:PORT`` URL.
 
-    On exit it shuts down as on SIGTERM (its shutdown trigger).
+    It shuts down as on SIGTERM (its shutdown trigger) on exit, or when
+    ``stop`` is set, or when ``shutdown_trigger`` returns.
     """
     from tests.conftest import UNIT  # (here: tests.conftest imports this module)
 
@@ -87,8 +98,19 @@ async def run_hypercorn(app: Any, **options: Any) -> AsyncIterator[str]:
     config.graceful_timeout = options.pop("graceful_timeout", 1.0)
     for name, value in options.items():
         setattr(config, name, value)
-    stop = asyncio.Event()
-    task = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
+    stop = stop or asyncio.Event()
+
+    async def trigger() -> None:
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if shutdown_trigger is not None:
+            waits.append(asyncio.ensure_future(shutdown_trigger()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    task = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=trigger))
     try:
         yield f"ws://127.0.0.1:{port}"
     finally:
