@@ -70,6 +70,7 @@ async def test_fastapi_mount_beside_http_routes() -> None:
         return {"status": "ok"}
 
     app.mount("/rpc", rpc)
+    app.router.routes.append(WebSocketRoute("/exact", rpc))
     async with run_uvicorn(app) as (_, url):
         http = url.replace("ws://", "http://")
         status, body, _ = await asyncio.to_thread(_http_get, http + "/health")
@@ -83,6 +84,8 @@ async def test_fastapi_mount_beside_http_routes() -> None:
             assert seen["client"][0] == "127.0.0.1" and seen["agent"] == "probe/1"
             (served,) = rpc.connections
             assert served.remote_address == tuple(seen["client"])
+        async with connect(url + "/exact") as conn:  # a route matches its path exactly
+            assert await conn.call("add", [2, 2]) == 4
         # A Mount matches "/rpc/..." only: "/rpc" itself is Starlette's "no route" (403).
         with pytest.raises(HandshakeRejected) as info:
             await connect(url + "/rpc", timeout=UNIT)
