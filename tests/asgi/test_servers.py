@@ -1,5 +1,6 @@
-"""RpcApp under real ASGI servers on 127.0.0.1: uvicorn (websockets' sans-I/O and wsproto
-implementations) and hypercorn.
+"""RpcApp under real ASGI servers on 127.0.0.1: uvicorn (with each of its WebSocket
+implementations: websockets' sans-I/O, its deprecated one on websockets' legacy API, wsproto)
+and hypercorn.
 
 Dialects and subprotocol negotiation, refused handshakes (the denial-response
 extension, and the close-before-accept fallback), our limits, a client that
@@ -42,6 +43,13 @@ MiB = 2**20
 
 each_server = pytest.mark.parametrize("server", ASGI_SERVERS)
 
+# uvicorn's --ws websockets runs on websockets' legacy API, deprecated by both.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+    pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning"),
+]
+
 
 # -- dialects ---------------------------------------------------------------------
 
@@ -52,13 +60,26 @@ def _jsonrpc_call(n: int) -> str:
 
 @each_server
 async def test_every_dialect_negotiated_and_detected(server: str) -> None:
-    """Each dialect by its subprotocol, and each without one (detected from the first frame)."""
-    async with run_asgi_server(server, RpcApp(build_router())) as url:
+    """Each dialect by its subprotocol, and each without one (detected from the first frame).
+
+    The ``headers`` listeners add to the accept's headers on the way.
+    """
+    app = RpcApp(build_router())
+    paths: list[str] = []
+
+    def add_header(headers: dict[str, str], scope: Any) -> None:
+        paths.append(scope["path"])
+        headers["X-Served-By"] = "wsrpc"
+
+    app.on("headers", add_header)
+    async with run_asgi_server(server, app) as url:
         for name in SUBPROTOCOLS:
             for offered in (True, False):
                 subprotocols = [Subprotocol(name)] if offered else None
                 async with ws_connect(url, subprotocols=subprotocols) as ws:
                     assert ws.subprotocol == (name if offered else None)
+                    assert ws.response is not None
+                    assert ws.response.headers["X-Served-By"] == "wsrpc"
                     if name == "jsonrpc-2.0":
                         await ws.send(_jsonrpc_call(41))
                         reply = json.loads(await asyncio.wait_for(ws.recv(), UNIT))
@@ -72,6 +93,7 @@ async def test_every_dialect_negotiated_and_detected(server: str) -> None:
                     reply = wire.decode(answer)
                     assert reply["id"] == "sentinel-41", (name, offered, reply)
                     assert wire.reply_values(reply) == [42], (name, offered, reply)
+        assert paths == ["/"] * 2 * len(SUBPROTOCOLS)
 
 
 @each_server

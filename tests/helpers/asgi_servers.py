@@ -19,8 +19,9 @@ from hypercorn.config import Config as HypercornConfig
 
 __all__ = ["ASGI_SERVERS", "listening_socket", "run_asgi_server", "run_hypercorn", "run_uvicorn"]
 
-#: uvicorn with each of its WebSocket implementations, and hypercorn.
-ASGI_SERVERS = ("uvicorn-websockets", "uvicorn-wsproto", "hypercorn")
+#: uvicorn with each of its WebSocket implementations (``--ws websockets-sansio``, its
+#: default; ``--ws websockets``, on websockets' legacy API; ``--ws wsproto``), and hypercorn.
+ASGI_SERVERS = ("uvicorn-websockets", "uvicorn-websockets-legacy", "uvicorn-wsproto", "hypercorn")
 
 
 def listening_socket() -> socket.socket:
@@ -127,7 +128,11 @@ async def run_asgi_server(name: str, app: Any, **options: Any) -> AsyncIterator[
         async with run_hypercorn(app, **options) as url:
             yield url
     elif name.startswith("uvicorn-"):
-        ws = {"uvicorn-websockets": "websockets-sansio", "uvicorn-wsproto": "wsproto"}[name]
+        ws = {
+            "uvicorn-websockets": "websockets-sansio",
+            "uvicorn-websockets-legacy": "websockets",
+            "uvicorn-wsproto": "wsproto",
+        }[name]
         async with run_uvicorn(app, ws=ws, **options) as (_, url):
             yield url
     else:
