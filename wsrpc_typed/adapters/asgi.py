@@ -86,6 +86,7 @@ class AsgiTransport:
             connection is dropped (``None``: no limit).
         write_limit: Bytes queued for ``send`` before senders wait.
         subprotocol: The subprotocol the connection was accepted with.
+        headers: The request headers, when already parsed from the scope.
     """
 
     __slots__ = (
@@ -125,6 +126,7 @@ class AsgiTransport:
         close_timeout: float | None = 10.0,
         write_limit: int = WRITE_LIMIT,
         subprotocol: str | None = None,
+        headers: Headers | None = None,
     ) -> None:
         self.scope = scope
         """The connection's ASGI scope (path, headers, client, state, what middleware set)."""
@@ -134,7 +136,7 @@ class AsgiTransport:
         self._receive = receive
         self._send = send
         self._loop = asyncio.get_running_loop()
-        self._headers = _headers_of(scope)
+        self._headers = headers if headers is not None else _headers_of(scope)
         self._subprotocol = subprotocol
         self._handler: TransportHandler | None = None
         #: Messages kept until ``start``; ``None``: deliver at once.
@@ -463,20 +465,25 @@ async def serve_websocket(
         except Exception:
             logger.exception("the handshake acceptor failed")
             decision = Refused(500, "Internal Server Error")
-    if isinstance(decision, Refused):
-        await refuse(scope, send, decision)
+    try:
+        if isinstance(decision, Refused):
+            await refuse(scope, send, decision)
+            return
+        response: dict[str, str] = {}
+        acceptor.response_headers(response, scope)
+        accept: dict[str, Any] = {
+            "type": "websocket.accept",
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in response.items()
+            ],
+        }
+        if decision.subprotocol is not None:
+            accept["subprotocol"] = decision.subprotocol
+        await send(accept)
+    except Exception:  # the client left meanwhile (uvicorn's, Starlette's disconnect errors)
+        logger.debug("the client left during the handshake", exc_info=True)
         return
-    response: dict[str, str] = {}
-    acceptor.response_headers(response, scope)
-    accept: dict[str, Any] = {
-        "type": "websocket.accept",
-        "headers": [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()
-        ],
-    }
-    if decision.subprotocol is not None:
-        accept["subprotocol"] = decision.subprotocol
-    await send(accept)
     transport = AsgiTransport(
         scope,
         receive,
@@ -485,6 +492,7 @@ async def serve_websocket(
         close_timeout=close_timeout,
         write_limit=write_limit,
         subprotocol=decision.subprotocol,
+        headers=headers,
     )
     acceptor.attach(transport, decision)
     await transport.run()
