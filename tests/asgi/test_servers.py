@@ -33,6 +33,7 @@ from wsrpc_typed import (
     Rejected,
     ResponseTooLarge,
     Router,
+    ServerBusy,
     connect,
 )
 from wsrpc_typed.adapters.asgi import Receive, Scope, Send
@@ -268,3 +269,20 @@ async def test_uvicorn_keepalive_drops_a_peer_that_does_not_answer_pings(server:
         await eventually(lambda: closed, 2 * UNIT)
         assert events.cancelled == ["k"]  # its handler was cancelled with it
         silent.sock.close()
+
+
+async def test_calls_in_flight_are_capped_per_app() -> None:
+    events = Events()
+    app = RpcApp(build_router(events), max_calls=2)
+    async with (
+        run_asgi_server("uvicorn-websockets", app) as url,
+        connect(url) as one,
+        connect(url) as two,
+    ):
+        first = asyncio.ensure_future(one.call("sleep", [0.3, "a"]))
+        second = asyncio.ensure_future(two.call("sleep", [0.3, "b"]))
+        await eventually(lambda: len(events.started) == 2)
+        with pytest.raises(ServerBusy):
+            await one.call("sleep", [0.3, "c"])
+        assert [await first, await second] == ["a", "b"]
+        assert await two.call("sleep", [0, "d"]) == "d"
