@@ -23,6 +23,7 @@ from tests.conftest import UNIT
 from tests.helpers.apps import Events, build_router
 from tests.helpers.asgi_servers import ASGI_SERVERS, run_asgi_server, run_uvicorn
 from tests.helpers.waiting import eventually
+from tests.reliability.hostile_support import upgrade_request
 from tests.reliability.limits_probes import StalledPeer, rss
 from tests.test_transcripts_live import Wire
 from wsrpc_typed import (
@@ -147,6 +148,27 @@ async def test_refused_handshakes_get_their_status_and_body(server: str) -> None
         async with connect(url + "/?token=good") as conn:
             assert await conn.call("add", [1, 1]) == 2
     assert events.started == []  # nothing ran for the refused ones
+
+
+@each_server
+async def test_a_host_not_allowed_gets_403(server: str) -> None:
+    app = RpcApp(build_router(), allowed_hosts=["127.0.0.1"])
+    async with run_asgi_server(server, app) as url:
+        host, port = url.removeprefix("ws://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(upgrade_request("rebound.example"))
+        response = b""
+        async with asyncio.timeout(UNIT):  # until the body is in (or the server closes)
+            while not response.endswith(b"allowed\n"):
+                chunk = await reader.read(4096)
+                if not chunk:
+                    break
+                response += chunk
+        writer.close()
+        assert response.startswith(b"HTTP/1.1 403"), response
+        assert response.endswith(b"Host not allowed\n"), response
+        async with connect(url) as conn:  # Host: 127.0.0.1:PORT
+            assert await conn.call("add", [1, 1]) == 2
 
 
 @each_server
