@@ -9,7 +9,9 @@ serves them on for its ``graceful_timeout``, then cancels them (1011); only
 then comes the lifespan shutdown. So draining takes a server run from code
 that drains first: a ``uvicorn.Server`` whose ``shutdown`` awaits
 ``rpc.close()``, or a hypercorn ``shutdown_trigger`` that does (the README's
-recipes, tested here). The stock behaviour is tested too, as documented.
+recipes, tested here). The stock behaviour is tested too, as documented, and
+RpcApp's own lifespan handler drains when the shutdown event comes while
+WebSockets are open.
 """
 
 from __future__ import annotations
@@ -154,3 +156,30 @@ async def test_stock_uvicorn_closes_with_1012_and_cancels_handlers() -> None:
         with contextlib.suppress(ConnectionClosed):
             await long
         await eventually(lambda: events.cancelled == ["long"])
+
+
+async def test_the_lifespan_shutdown_event_drains() -> None:
+    """RpcApp's own lifespan protocol, for a server that sends the shutdown while
+    WebSockets are open: here uvicorn serves them, and the test plays the lifespan."""
+    events = Events()
+    rpc = RpcApp(build_router(events), drain_timeout=2 * UNIT)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(message: Any) -> None:
+        outbox.append(message["type"])
+
+    lifespan = asyncio.ensure_future(rpc({"type": "lifespan"}, receive, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await eventually(lambda: outbox == ["lifespan.startup.complete"])
+    async with run_uvicorn(rpc, lifespan="off") as (_, url):
+
+        async def shut_down() -> None:
+            await inbox.put({"type": "lifespan.shutdown"})
+
+        await _drains(rpc, events, url, shut_down)
+        await asyncio.wait_for(lifespan, UNIT)
+    assert outbox == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
