@@ -23,7 +23,7 @@ from tests.conftest import UNIT
 from tests.helpers.apps import Events, build_router
 from tests.helpers.asgi_servers import ASGI_SERVERS, run_asgi_server, run_uvicorn
 from tests.helpers.waiting import eventually
-from tests.reliability.hostile_support import upgrade_request
+from tests.reliability.hostile_support import masked_frame, upgrade_request
 from tests.reliability.limits_probes import StalledPeer, rss
 from tests.test_transcripts_live import Wire
 from wsrpc_typed import (
@@ -308,3 +308,33 @@ async def test_calls_in_flight_are_capped_per_app() -> None:
             await one.call("sleep", [0.3, "c"])
         assert [await first, await second] == ["a", "b"]
         assert await two.call("sleep", [0, "d"]) == "d"
+
+
+@each_server
+async def test_invalid_utf8_closes_that_connection_only(server: str) -> None:
+    """RFC 6455 §8.1: the server fails the connection; RpcApp sees it end.
+
+    uvicorn's websockets implementations send a close frame with 1007; the
+    wsproto-based servers (uvicorn's wsproto, hypercorn) close the socket
+    without one.
+    """
+    app = RpcApp(build_router())
+    ended: list[ConnectionClosed | None] = []
+    app.on("close", lambda conn: ended.append(conn.ended))
+    async with run_asgi_server(server, app) as url, connect(url) as healthy:
+        bad = StalledPeer(url)
+        await bad.open()
+        await eventually(lambda: len(app.connections) == 2)
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(bad.sock, masked_frame(b'{"x": "\xff\xfe"}'))
+        data = b""
+        async with asyncio.timeout(UNIT):
+            while len(data) < 4 and (chunk := await loop.sock_recv(bad.sock, 4096)):
+                data += chunk
+        bad.sock.close()
+        if server.startswith("uvicorn-websockets"):  # a close frame (opcode 8), code 1007
+            assert data[:1] == b"\x88" and data[2:4] == (1007).to_bytes(2, "big"), data
+        else:
+            assert data == b"", data  # the socket closed, no frame
+        await eventually(lambda: len(ended) == 1)
+        assert await healthy.call("add", [1, 2]) == 3
