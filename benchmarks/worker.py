@@ -60,6 +60,9 @@ SERVER_KIND = {
     "rpc_orjson": "rpc_orjson",
     "wsrpc_server": "wsrpc",
     "wsrpc_client": "rpc_orjson",
+    # RpcApp under uvicorn (its default WebSocket implementation, this event loop),
+    # called by our client: what mounting in an ASGI app costs.
+    "rpcapp_uvicorn": "rpcapp_uvicorn",
 }
 TARGETS = tuple(SERVER_KIND)
 DEFAULT_TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed")
@@ -183,6 +186,48 @@ async def start_wsrpc_server() -> Any:
     return server
 
 
+def _add_router() -> Any:
+    from wsrpc_typed import Router
+
+    router = Router()
+
+    @router.method
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    return router
+
+
+async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
+    """RpcApp under uvicorn on 127.0.0.1 port 0: the server, its task and its port."""
+    import socket
+
+    import uvicorn
+
+    from wsrpc_typed.asgi import RpcApp
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield  # the worker handles its own signals
+
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind((HOST, 0))
+    config = uvicorn.Config(
+        RpcApp(_add_router()), log_level="warning", ws_per_message_deflate=False
+    )
+    server = Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit("uvicorn stopped at startup")
+        await asyncio.sleep(0.01)
+    port: int = sock.getsockname()[1]
+    return server, task, port
+
+
 async def _run_server(kind: str, lifetime: float) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -216,6 +261,13 @@ async def _run_server(kind: str, lifetime: float) -> None:
             await serve_until_stopped(server.port)
         finally:
             await server.close()
+    elif kind == "rpcapp_uvicorn":
+        uvicorn_server, task, port = await start_rpcapp_uvicorn()
+        try:
+            await serve_until_stopped(port)
+        finally:
+            uvicorn_server.should_exit = True
+            await task
     else:
         raise SystemExit(f"unknown server kind {kind!r}")
 
@@ -321,7 +373,7 @@ async def _open_client(target: str, url: str) -> tuple[Call, Callable[[], Awaita
         return await conn.call("add", {"a": i, "b": 1}, result_type=int)
 
     call: Call
-    if target in ("wsrpc", "wsrpc_client"):
+    if target in ("wsrpc", "wsrpc_client", "rpcapp_uvicorn"):
         call = call_untyped
     elif target == "wsrpc_typed":
         call = call_typed

@@ -7,11 +7,19 @@ import socket
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Price
+from tests.helpers.transports import Served
 from wsrpc_typed import Client, Connection, Router, Server, connect
+
+
+@pytest.fixture
+def server(served: Served) -> Served:
+    """This module's tests run on each server transport (the matrix of tests/conftest.py)."""
+    return served
 
 
 class Arrival(NamedTuple):
@@ -37,12 +45,12 @@ def client_router(log: list[Any]) -> Router:
     return router
 
 
-async def test_handler_calls_the_client_through_its_context(server: Server) -> None:
+async def test_handler_calls_the_client_through_its_context(server: Served) -> None:
     async with connect(server.url, router=client_router([])) as conn:
         assert await conn.call("ask_client", {"text": "hey"}, timeout=UNIT) == "client said HEY"
 
 
-async def test_typed_events_from_server_to_client(server: Server) -> None:
+async def test_typed_events_from_server_to_client(server: Served) -> None:
     log: list[object] = []
     async with connect(server.url, router=client_router(log)) as conn:
         await conn.call("announce", {"symbol": "ACME"})

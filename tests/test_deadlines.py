@@ -10,12 +10,19 @@ from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
 from tests.helpers.apps import Events
+from tests.helpers.transports import Served
 from tests.helpers.waiting import eventually
-from wsrpc_typed import CallTimeout, DeadlineExceeded, Server, connect
+from wsrpc_typed import CallTimeout, DeadlineExceeded, connect
+
+
+@pytest.fixture
+def server(served: Served) -> Served:
+    """This module's tests run on each server transport (the matrix of tests/conftest.py)."""
+    return served
 
 
 async def test_cancelling_a_call_cancels_the_handler_within_a_second(
-    server: Server, events: Events
+    server: Served, events: Events
 ) -> None:
     async with connect(server.url) as conn:
         task = asyncio.ensure_future(conn.call("sleep", [UNIT * 10, "c1"]))
@@ -28,7 +35,7 @@ async def test_cancelling_a_call_cancels_the_handler_within_a_second(
 
 
 async def test_cancel_notification_stops_the_handler_and_nothing_is_sent(
-    server: Server, events: Events
+    server: Served, events: Events
 ) -> None:
     async with ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as ws:  # type: ignore[list-item]
         await ws.send(
@@ -42,14 +49,14 @@ async def test_cancel_notification_stops_the_handler_and_nothing_is_sent(
         assert reply["id"] == 10  # nothing was sent for request 9
 
 
-async def test_deadline_expiry_cancels_the_handler(server: Server, events: Events) -> None:
+async def test_deadline_expiry_cancels_the_handler(server: Served, events: Events) -> None:
     async with connect(server.url) as conn:
         with pytest.raises(CallTimeout):
             await conn.call("sleep", [UNIT * 10, "d1"], timeout=UNIT / 25)
         assert await eventually(lambda: "d1" in events.cancelled, 1.0) < 1.0
 
 
-async def test_deadline_travels_with_the_request(server: Server, events: Events) -> None:
+async def test_deadline_travels_with_the_request(server: Served, events: Events) -> None:
     """A raw request with a timeout gets -32002 when its handler overruns it."""
     async with ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as ws:  # type: ignore[list-item]
         frame = {
@@ -67,7 +74,7 @@ async def test_deadline_travels_with_the_request(server: Server, events: Events)
 
 @pytest.mark.parametrize("timeout", [0, -1.5])
 async def test_zero_or_negative_deadline_fails_at_once(
-    server: Server, events: Events, timeout: float
+    server: Served, events: Events, timeout: float
 ) -> None:
     async with ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as ws:  # type: ignore[list-item]
         frame = {
@@ -86,7 +93,7 @@ async def test_zero_or_negative_deadline_fails_at_once(
     assert "z" not in events.started  # the handler never ran
 
 
-async def test_remaining_budget_is_visible_to_the_handler(server: Server) -> None:
+async def test_remaining_budget_is_visible_to_the_handler(server: Served) -> None:
     async with connect(server.url) as conn:
         remaining = await conn.call("budget", timeout=UNIT)
         assert UNIT * 0.5 < remaining <= UNIT

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.apps import InsufficientFunds
+from tests.helpers.transports import serve_on
 from wsrpc_typed import (
     Call,
     Forbidden,
@@ -23,7 +24,9 @@ from wsrpc_typed import (
 from wsrpc_typed.interceptors import Proceed
 
 
-async def test_server_interceptors_run_in_order_and_can_short_circuit(router: Router) -> None:
+async def test_server_interceptors_run_in_order_and_can_short_circuit(
+    router: Router, server_transport: str
+) -> None:
     seen: list[str] = []
 
     async def outer(call: Call, proceed: Proceed) -> Any:
@@ -39,7 +42,7 @@ async def test_server_interceptors_run_in_order_and_can_short_circuit(router: Ro
         return await proceed()
 
     async with (
-        Server(router, port=0, interceptors=[outer, guard]) as server,
+        serve_on(server_transport, router, interceptors=[outer, guard]) as server,
         connect(server.url) as conn,
     ):
         assert await conn.call("add", [1, 2]) == 3

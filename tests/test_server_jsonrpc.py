@@ -12,11 +12,17 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
-from wsrpc_typed import Server
+from tests.helpers.transports import Served
 
 
 @pytest.fixture
-async def raw(server: Server) -> AsyncIterator[ClientConnection]:
+def server(served: Served) -> Served:
+    """This module's tests run on each server transport (the matrix of tests/conftest.py)."""
+    return served
+
+
+@pytest.fixture
+async def raw(server: Served) -> AsyncIterator[ClientConnection]:
     async with ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as ws:  # type: ignore[list-item]
         yield ws
 
@@ -190,7 +196,7 @@ async def test_plain_def_runs_in_a_thread_without_blocking_the_loop(raw: ClientC
     assert second == {"jsonrpc": "2.0", "id": "b", "result": UNIT / 5}
 
 
-async def test_bad_frames_do_not_disturb_other_connections(server: Server) -> None:
+async def test_bad_frames_do_not_disturb_other_connections(server: Served) -> None:
     async with (
         ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as bad,  # type: ignore[list-item]
         ws_connect(server.url, subprotocols=["jsonrpc-2.0"]) as good,  # type: ignore[list-item]

@@ -99,6 +99,18 @@ class Context:
         return self.connection.state
 
     @property
+    def scope(self) -> Mapping[str, Any] | None:
+        """The ASGI connection scope, when the connection came through ``RpcApp``.
+
+        It holds the ``path`` (and ``root_path`` under a mount), the raw
+        ``headers``, the ``client`` address, the application's ``state`` and
+        what middleware put there (Starlette's ``user`` and ``auth``). ``None``
+        on the other transports.
+        """
+        scope: Mapping[str, Any] | None = getattr(self.connection.transport, "scope", None)
+        return scope
+
+    @property
     def remote_address(self) -> Any:
         """The peer's network address, as the socket reports it."""
         return self.connection.remote_address

@@ -84,6 +84,9 @@ class Handshake:
         remote_address: The peer's address, as the socket reports it.
         subprotocols: The WebSocket subprotocols the client offered, in its order
             of preference.
+        scope: The ASGI connection scope when the connection came through
+            :class:`wsrpc_typed.asgi.RpcApp` (with what the framework's middleware
+            set in it: ``scope["user"]``, ``scope["state"]``, ...), else ``None``.
     """
 
     path: str
@@ -91,6 +94,7 @@ class Handshake:
     headers: Mapping[str, str]
     remote_address: Any
     subprotocols: tuple[str, ...] = field(default=())
+    scope: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_target(

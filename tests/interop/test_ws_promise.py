@@ -1,4 +1,5 @@
-"""The original ws-promise 2.0.5 client (Node) against our server, msgpack and JSON.
+"""The original ws-promise 2.0.5 client (Node) against our server, msgpack and JSON; and the
+same through RpcApp mounted in a FastAPI app under uvicorn.
 
 ``v2_client.mjs`` runs every scenario with the real client and prints what it
 observed as one line of JSON; the tests here assert on it, one test per
@@ -16,15 +17,20 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from tests.conftest import UNIT
 from tests.helpers.apps import build_router
+from tests.helpers.asgi_servers import run_uvicorn
 from wsrpc_typed import Connection, Message, Server, connect
+from wsrpc_typed.asgi import RpcApp
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "v2_client.mjs"
@@ -122,17 +128,33 @@ def _node() -> str:
     return node
 
 
-async def _run(mode: str) -> Run:
+@asynccontextmanager
+async def _serving(where: str, side: ServerSide) -> AsyncIterator[str]:
+    """The test router, served ``where``: our Server, or RpcApp mounted in FastAPI."""
+    if where == "websockets":
+        async with Server(build_router(), host="127.0.0.1", port=0) as server:
+            server.on("connection", side.attach)
+            server.on("error", side.reported.append)
+            yield server.url
+        return
+    rpc = RpcApp(build_router())
+    rpc.on("connection", side.attach)
+    rpc.on("error", side.reported.append)
+    app = FastAPI(lifespan=rpc.lifespan)
+    app.mount("/rpc", rpc)
+    async with run_uvicorn(app) as (_, url):
+        yield url + "/rpc/"
+
+
+async def _run(mode: str, where: str = "websockets") -> Run:
     node = _node()
     side = ServerSide()
-    async with Server(build_router(), host="127.0.0.1", port=0) as server:
-        server.on("connection", side.attach)
-        server.on("error", side.reported.append)
+    async with _serving(where, side) as url:
         caller = asyncio.create_task(side.call_client())
         proc = await asyncio.create_subprocess_exec(
             node,
             str(SCRIPT),
-            server.url,
+            url,
             mode,
             cwd=HERE,
             stdin=asyncio.subprocess.DEVNULL,
@@ -149,15 +171,25 @@ async def _run(mode: str) -> Run:
             await asyncio.wait_for(caller, UNIT)
         except Exception as exc:
             caller_error = exc
-        async with connect(server.url, timeout=UNIT) as client:
+        async with connect(url, timeout=UNIT) as client:
             side.health = await client.call("add", [2, 3])
     return Run(mode, proc.returncode, out.decode(), err.decode(), side, caller_error)
 
 
-@pytest.fixture(scope="module", params=["msgpack", "json"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("msgpack", "websockets"),
+        ("json", "websockets"),
+        ("msgpack", "fastapi-mount"),
+        ("json", "fastapi-mount"),
+    ],
+    ids=lambda param: "-".join(param),
+)
 def run(request: pytest.FixtureRequest) -> Run:
+    """Each mode, against our Server and through RpcApp mounted in FastAPI under uvicorn."""
     # A fresh event loop for the module-scoped run; the tests themselves are sync.
-    return asyncio.run(_run(request.param))
+    return asyncio.run(_run(*request.param))
 
 
 def _is_error_record(value: Any) -> bool:
