@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from .adapters.asgi import WRITE_LIMIT, Receive, Scope, Send, serve_websocket
 from .connection import Connection
-from .hub import Authenticate, Backplane, Hub, ServerEvent
+from .hub import Authenticate, Backplane, Hub, Peer, Present, ServerEvent
 from .interceptors import Interceptor
 from .registry import Router
 from .security import OriginPolicy
@@ -88,7 +88,13 @@ class RpcApp:
         write_limit: Bytes queued per connection behind the server's ``send``
             before replies wait and the send watchdog counts (see the README on
             what bounds the buffered bytes).
-        backplane: How broadcasts reach connections (default: this process's).
+        backplane: What links this app to the other workers of a deployment,
+            for :meth:`publish`, :meth:`peer` and :meth:`presence` (default: none,
+            this process is the deployment;
+            :class:`~wsrpc_typed.adapters.redis.RedisBackplane` links workers,
+            ``uvicorn --workers N`` included: each worker's app has its own). It
+            connects at the lifespan startup (or the first connection, under a
+            server without lifespan) and leaves at the shutdown.
 
     Keepalive: ASGI cannot ping; the server does (uvicorn's ``--ws-ping-interval``
     and ``--ws-ping-timeout``, 20 s each by default, drop a peer that does not
@@ -146,6 +152,7 @@ class RpcApp:
             "write_limit": write_limit,
         }
         self._started = False
+        self._opening: asyncio.Task[None] | None = None
         self._closing = False
         self.connections: set[Connection] = self.hub.connections
         """The open connections (of this worker)."""
@@ -193,7 +200,7 @@ class RpcApp:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._started and not self._closing:
-            self._start()
+            await self._start()
         await serve_websocket(
             self.hub,
             scope,
@@ -208,7 +215,11 @@ class RpcApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._closing = False
-                self._start()
+                try:
+                    await self._start()
+                except Exception as exc:  # the backplane cannot connect: the server says so
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()
@@ -223,15 +234,20 @@ class RpcApp:
         ``async with rpc.lifespan(app): yield``.
         """
         self._closing = False
-        self._start()
+        await self._start()
         try:
             yield
         finally:
             await self.close()
 
-    def _start(self) -> None:
-        self._started = True
-        self.hub.start()
+    async def _start(self) -> None:
+        """Connect the backplane (once, however many connections ask), then start the hub."""
+        if self._opening is None or _failed(self._opening):
+            self._opening = asyncio.ensure_future(self.hub.backplane.open())
+        await asyncio.shield(self._opening)
+        if not self._started:
+            self._started = True
+            self.hub.start()
 
     # -- the seed's API ---------------------------------------------------------------
 
@@ -254,6 +270,9 @@ class RpcApp:
         self._closing = True
         self._started = False
         await self.hub.close(drain_timeout)
+        opening, self._opening = self._opening, None
+        if opening is not None and opening.done() and not _failed(opening):
+            await self.hub.backplane.close()
 
     async def broadcast(
         self,
@@ -266,6 +285,25 @@ class RpcApp:
         """Send a notification to every connection, as :meth:`wsrpc_typed.Server.broadcast`."""
         return await self.hub.broadcast(method, params, where=where, timeout=timeout)
 
+    async def publish(
+        self, topic: str, method: str, params: Any = None, *, skip: str | None = None
+    ) -> None:
+        """Notify every member of ``topic``, on every worker (see ``Server.publish``)."""
+        await self.hub.publish(topic, method, params, skip=skip)
+
+    def peer(self, connection_id: str) -> Peer:
+        """A handle for calls to one client on any worker, as :meth:`wsrpc_typed.Server.peer`."""
+        return self.hub.peer(connection_id)
+
+    async def presence(self, topic: str | None = None) -> list[Present]:
+        """Every worker's connections (in ``topic``), as :meth:`wsrpc_typed.Server.presence`."""
+        return await self.hub.presence(topic)
+
     async def wait_closed(self) -> None:
         """Wait until every connection open now has ended."""
         await asyncio.gather(*(conn.wait_closed() for conn in list(self.connections)))
+
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    """Whether ``task`` ended without success (cancelled, or with an exception)."""
+    return task.done() and (task.cancelled() or task.exception() is not None)

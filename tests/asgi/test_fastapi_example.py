@@ -5,60 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import signal
 import sys
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 from examples.fastapi_app.client_generated import FastapiAppClient, NotFound
 from tests.conftest import UNIT
+from tests.helpers.asgi_servers import uvicorn_subprocess
 from tests.helpers.processes import ROOT
 from wsrpc_typed import InvalidParams, connect
 
 
-@asynccontextmanager
-async def uvicorn_process(workers: int = 1) -> AsyncIterator[str]:
-    """``uvicorn examples.fastapi_app.app:app --port 0 --workers N``; yield its http:// URL.
-
-    Ready once it printed the URL and every worker its "Application startup
-    complete." (with workers, uvicorn prints the URL before they listen). On
-    exit it gets SIGTERM and must shut down gracefully: every worker's
-    lifespan shutdown completes.
-    """
-    proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "uvicorn", "examples.fastapi_app.app:app"),
-        *("--host", "127.0.0.1", "--port", "0", "--workers", str(workers)),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    log: list[str] = []
-    url = None
-    try:
-        while url is None or sum("startup complete" in line for line in log) < workers:
-            line = (await asyncio.wait_for(proc.stderr.readline(), 4 * UNIT)).decode()
-            if not line:
-                pytest.fail(f"uvicorn exited: {''.join(log)}")
-            log.append(line)
-            match = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                url = match.group(1)
-        rest = asyncio.ensure_future(proc.stderr.read())  # keep its pipe from filling
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        # uvicorn re-raises the signal once it has shut down: its status is SIGTERM's.
-        assert await asyncio.wait_for(proc.wait(), 4 * UNIT) in (0, -signal.SIGTERM)
-    text = "".join(log) + (await rest).decode()
-    assert text.count("Application shutdown complete.") == workers, text
+def uvicorn_process(workers: int = 1) -> AbstractAsyncContextManager[str]:
+    """``uvicorn examples.fastapi_app.app:app --port 0 --workers N``; its http:// URL."""
+    return uvicorn_subprocess("examples.fastapi_app.app:app", workers)
 
 
 def _get(url: str) -> Any:

@@ -1,4 +1,5 @@
-"""ASGI servers run in the test's own event loop, on 127.0.0.1 port 0.
+"""ASGI servers run in the test's own event loop, on 127.0.0.1 port 0, and uvicorn as a
+user runs it, in its own process.
 
 Each binds a listening socket first and hands it to the server, so the port
 is known and connections wait in the kernel's backlog until the server takes
@@ -9,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,7 +22,14 @@ import uvicorn
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-__all__ = ["ASGI_SERVERS", "listening_socket", "run_asgi_server", "run_hypercorn", "run_uvicorn"]
+__all__ = [
+    "ASGI_SERVERS",
+    "listening_socket",
+    "run_asgi_server",
+    "run_hypercorn",
+    "run_uvicorn",
+    "uvicorn_subprocess",
+]
 
 #: uvicorn with each of its WebSocket implementations (``--ws websockets-sansio``, its
 #: default; ``--ws websockets``, on websockets' legacy API; ``--ws wsproto``), and hypercorn.
@@ -137,3 +149,48 @@ async def run_asgi_server(name: str, app: Any, **options: Any) -> AsyncIterator[
             yield url
     else:
         raise ValueError(f"unknown ASGI server {name!r}; known: {ASGI_SERVERS}")
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_subprocess(
+    target: str, workers: int = 1, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """``uvicorn TARGET --port 0 --workers N`` in its own process; yield its http:// URL.
+
+    Ready once it printed the URL and every worker its "Application startup
+    complete." (with workers, uvicorn prints the URL before they listen). On
+    exit it gets SIGTERM and must shut down gracefully: every worker's
+    lifespan shutdown completes.
+    """
+    from tests.conftest import UNIT
+    from tests.helpers.processes import ROOT
+
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "uvicorn", target),
+        *("--host", "127.0.0.1", "--port", "0", "--workers", str(workers)),
+        cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    log: list[str] = []
+    url = None
+    try:
+        while url is None or sum("startup complete" in line for line in log) < workers:
+            line = (await asyncio.wait_for(proc.stderr.readline(), 4 * UNIT)).decode()
+            if not line:
+                raise AssertionError(f"uvicorn exited: {''.join(log)}")
+            log.append(line)
+            match = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                url = match.group(1)
+        rest = asyncio.ensure_future(proc.stderr.read())  # keep its pipe from filling
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once it has shut down: its status is SIGTERM's.
+        assert await asyncio.wait_for(proc.wait(), 4 * UNIT) in (0, -signal.SIGTERM)
+    text = "".join(log) + (await rest).decode()
+    assert text.count("Application shutdown complete.") == workers, text

@@ -169,6 +169,7 @@ class RedisBackplane:
         Raises:
             BackplaneUnavailable: Redis cannot be reached.
         """
+        self._closing = False
         try:
             await self._connect()
         except (RedisError, OSError, BackplaneUnavailable) as exc:
