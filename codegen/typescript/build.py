@@ -9,6 +9,10 @@ Rules of this module:
   whose name is taken gets a numbered suffix); two methods that map to the same
   member name are rejected with a message naming both.
 * Output depends on the model only: definitions and methods come sorted.
+* Declared param defaults travel: a call fills in those its caller leaves out, and the
+  registration fills in those the server leaves out of its calls to the client, so the
+  handler sees them (its params type has them required). Each is the declared JSON as
+  an object literal in the generated code: new values each call, never one shared.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ LINE_LENGTH = 100
 _CLIENT_MEMBERS = frozenset({"connection", "close", "notify", "connect", "constructor"})
 #: The registration function's name.
 REGISTER = "registerHandlers"
+#: The runtime's function that fills in declared defaults.
+WITH_DEFAULTS = "withDefaults"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +98,20 @@ class ErrorType:
 
 @dataclass(frozen=True, slots=True)
 class ClientMethod:
-    """One method of the client class: doc lines, signature lines, body line."""
+    """One method of the client class: doc lines, signature lines, body lines."""
 
     doc: tuple[str, ...]
     signature: tuple[str, ...]
-    body: str
+    body: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerMethod:
-    """One method of the handlers interface and its registration line."""
+    """One method of the handlers interface and its registration lines."""
 
     doc: tuple[str, ...]
     signature: tuple[str, ...]
-    registration: str
+    registration: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,13 +242,14 @@ class _Builder:
 
     # -- methods --------------------------------------------------------------------
 
-    def params_type(self, params: Sequence[ParamDef], indent: str) -> str:
+    def params_type(self, params: Sequence[ParamDef], indent: str, filled: bool = False) -> str:
         """``{ a: T; b?: U }``; one property a line, indented from ``indent``, when any has a
-        doc comment or the line would be long."""
+        doc comment or the line would be long. ``filled``: defaults are filled in, so a
+        param with one is required."""
         entries: list[tuple[tuple[str, ...], str]] = []
         for p in params:
             about = self._notes(p.type, p.has_default, p.default)
-            optional = "" if p.required else "?"
+            optional = "" if p.required or (filled and p.has_default) else "?"
             line = f"{property_key(p.name)}{optional}: {self.types.expr(p.type)};"
             entries.append((doc_comment("\n".join(about), indent + "  "), line))
         if not entries:
@@ -283,30 +290,31 @@ class _Builder:
                 head = f"  {name}(params: {params} = {{}}, "
             else:
                 head = f"  {name}(params: {params}, "
-            args = "{}" if not method.params else "params"
+            args = "{}" if not method.params else _with_defaults(method.params, "    ")
             errors = ", ".join(self.error_names[e.name] for e in method.errors)
             tail = f", [{errors}]" if errors else ""
             wire = literal(method.name)
             if method.stream:
                 signature = f"{head}options?: StreamOptions): RpcStream<{result}> {{"
-                body = f"return this.connection.stream({wire}, {args}, options{tail});"
+                body = f"    return this.connection.stream({wire}, {args}, options{tail});"
             else:
                 returns = "void" if result == "null" else result
                 signature = f"{head}options?: CallOptions): Promise<{returns}> {{"
-                body = f"return this.connection.call({wire}, {args}, options{tail});"
+                body = f"    return this.connection.call({wire}, {args}, options{tail});"
                 if returns == "void":
                     inner = self.params_type(method.params, "    ")
                     argument = f"params: {inner}" if method.params else ""
+                    sent = "{}" if not method.params else _with_defaults(method.params, "    ")
                     notifications.append(
                         f"    {name}: ({argument}): Promise<void> => "
-                        f"this.connection.notify({wire}, {args}),"
+                        f"this.connection.notify({wire}, {sent}),"
                     )
             summary = f"Call `{method.name}` on the server."
             methods.append(
                 ClientMethod(
                     doc=self.method_doc(method, summary, "  "),
                     signature=tuple(signature.split("\n")),
-                    body=body,
+                    body=tuple(body.split("\n")),
                 )
             )
         return methods, notifications
@@ -323,7 +331,7 @@ class _Builder:
                 )
             used[name] = method.name
             result = self.types.expr(method.result)
-            params = self.params_type(method.params, "  ")
+            params = self.params_type(method.params, "  ", filled=True)
             if method.stream:
                 returns = f"AsyncIterable<{result}>"
             elif result == "null":
@@ -340,10 +348,12 @@ class _Builder:
                             "\n"
                         )
                     ),
-                    registration=(
-                        f"  connection.handle({literal(method.name)}, (params, context) => "
-                        f"handlers.{name}(params, context), [{names}]"
-                        + (", true);" if method.stream else ");")
+                    registration=tuple(
+                        (
+                            f"  connection.handle({literal(method.name)}, (params, context) => "
+                            f"handlers.{name}({_with_defaults(method.params, '  ')}, context), "
+                            f"[{names}]" + (", true);" if method.stream else ");")
+                        ).split("\n")
                     ),
                 )
             )
@@ -406,6 +416,16 @@ def _reach(api: Api, nodes: Sequence[TypeNode]) -> set[str]:
             if isinstance(definition, ObjectDef):
                 todo += [k for f in definition.fields for k in refs(f.type)]
     return found
+
+
+def _with_defaults(params: Sequence[ParamDef], indent: str) -> str:
+    """``params``, or ``withDefaults(params, {...})`` with the declared defaults, one a line
+    (the closing brace at ``indent``)."""
+    defaulted = [p for p in params if p.has_default]
+    if not defaulted:
+        return "params"
+    entries = [f"{indent}  {property_key(p.name)}: {literal(p.default)}," for p in defaulted]
+    return "\n".join([f"{WITH_DEFAULTS}(params, {{", *entries, f"{indent}}})"])
 
 
 def _deprecated(doc: list[str], indent: str) -> list[str]:
