@@ -13,6 +13,8 @@ Rules of this module:
   registration fills in those the server leaves out of its calls to the client, so the
   handler sees them (its params type has them required). Each is the declared JSON as
   an object literal in the generated code: new values each call, never one shared.
+* A discriminated union's property is required in each option's interface, default or
+  not: the server tells the options apart by it, so a value without it is refused.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from .naming import (
     property_key,
     type_name,
 )
-from .types import TypeMapper, notes
+from .types import TypeMapper, notes, tagged_options
 
 __all__ = [
     "ClientMethod",
@@ -188,6 +190,15 @@ class _Builder:
         sent = [p.type for m in api.methods for p in m.params]
         sent += [m.result for m in api.peer_methods]
         self.sent = _reach(api, sent)
+        every = [p.type for m in (*api.methods, *api.peer_methods) for p in m.params]
+        every += [m.result for m in (*api.methods, *api.peer_methods)]
+        every += [
+            f.type for d in api.definitions.values() if isinstance(d, ObjectDef) for f in d.fields
+        ]
+        self.tags: dict[str, set[str]] = {}
+        for node in every:
+            for key, tag in tagged_options(node):
+                self.tags.setdefault(key, set()).add(tag)
 
     def _read_only(self, key: str) -> bool:
         """Whether the client only reads values of definition ``key``: the server writes
@@ -206,20 +217,22 @@ class _Builder:
 
     def object(self, model: ObjectDef) -> ObjectType:
         read_only = self._read_only(model.key)
-        fields = [self.field(f, read_only) for f in model.fields]
+        tags = self.tags.get(model.key, set())
+        fields = [self.field(f, read_only, f.name in tags) for f in model.fields]
         if model.extra == "allow":
             fields.append(
                 ("  /** Properties beyond these are kept. */", "  [key: string]: unknown;")
             )
         return ObjectType(self.names[model.key], doc_comment(model.description, ""), tuple(fields))
 
-    def field(self, field: FieldDef, read_only: bool) -> tuple[str, ...]:
+    def field(self, field: FieldDef, read_only: bool, tag: bool = False) -> tuple[str, ...]:
         about = [field.description] if field.description else []
         about += self._notes(field.type, field.has_default, field.default)
         doc = list(doc_comment("\n".join(about), "  "))
         if field.deprecated:
             doc = _deprecated(doc, "  ")
-        optional = "" if field.required or (read_only and field.has_default) else "?"
+        required = field.required or tag or (read_only and field.has_default)
+        optional = "" if required else "?"
         key = property_key(field.name)
         return (*doc, f"  {key}{optional}: {self.types.expr(field.type)};")
 
