@@ -317,10 +317,9 @@ class _Builder:
                 if returns == "void":
                     inner = self.params_type(method.params, "    ")
                     argument = f"params: {inner}" if method.params else ""
-                    sent = "{}" if not method.params else _with_defaults(method.params, "    ")
                     notifications.append(
                         f"    {name}: ({argument}): Promise<void> => "
-                        f"this.connection.notify({wire}, {sent}),"
+                        f"this.connection.notify({wire}, {args}),"
                     )
             summary = f"Call `{method.name}` on the server."
             methods.append(
