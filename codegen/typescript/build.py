@@ -9,6 +9,12 @@ Rules of this module:
   whose name is taken gets a numbered suffix); two methods that map to the same
   member name are rejected with a message naming both.
 * Output depends on the model only: definitions and methods come sorted.
+* Declared param defaults travel: a call fills in those its caller leaves out, and the
+  registration fills in those the server leaves out of its calls to the client, so the
+  handler sees them (its params type has them required). Each is the declared JSON as
+  an object literal in the generated code: new values each call, never one shared.
+* A discriminated union's property is required in each option's interface, default or
+  not: the server tells the options apart by it, so a value without it is refused.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from .naming import (
     property_key,
     type_name,
 )
-from .types import TypeMapper, notes
+from .types import TypeMapper, notes, tagged_options
 
 __all__ = [
     "ClientMethod",
@@ -59,6 +65,8 @@ LINE_LENGTH = 100
 _CLIENT_MEMBERS = frozenset({"connection", "close", "notify", "connect", "constructor"})
 #: The registration function's name.
 REGISTER = "registerHandlers"
+#: The runtime's function that fills in declared defaults.
+WITH_DEFAULTS = "withDefaults"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +100,20 @@ class ErrorType:
 
 @dataclass(frozen=True, slots=True)
 class ClientMethod:
-    """One method of the client class: doc lines, signature lines, body line."""
+    """One method of the client class: doc lines, signature lines, body lines."""
 
     doc: tuple[str, ...]
     signature: tuple[str, ...]
-    body: str
+    body: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerMethod:
-    """One method of the handlers interface and its registration line."""
+    """One method of the handlers interface and its registration lines."""
 
     doc: tuple[str, ...]
     signature: tuple[str, ...]
-    registration: str
+    registration: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,15 @@ class _Builder:
         sent = [p.type for m in api.methods for p in m.params]
         sent += [m.result for m in api.peer_methods]
         self.sent = _reach(api, sent)
+        every = [p.type for m in (*api.methods, *api.peer_methods) for p in m.params]
+        every += [m.result for m in (*api.methods, *api.peer_methods)]
+        every += [
+            f.type for d in api.definitions.values() if isinstance(d, ObjectDef) for f in d.fields
+        ]
+        self.tags: dict[str, set[str]] = {}
+        for node in every:
+            for key, tag in tagged_options(node):
+                self.tags.setdefault(key, set()).add(tag)
 
     def _read_only(self, key: str) -> bool:
         """Whether the client only reads values of definition ``key``: the server writes
@@ -200,20 +217,22 @@ class _Builder:
 
     def object(self, model: ObjectDef) -> ObjectType:
         read_only = self._read_only(model.key)
-        fields = [self.field(f, read_only) for f in model.fields]
+        tags = self.tags.get(model.key, set())
+        fields = [self.field(f, read_only, f.name in tags) for f in model.fields]
         if model.extra == "allow":
             fields.append(
                 ("  /** Properties beyond these are kept. */", "  [key: string]: unknown;")
             )
         return ObjectType(self.names[model.key], doc_comment(model.description, ""), tuple(fields))
 
-    def field(self, field: FieldDef, read_only: bool) -> tuple[str, ...]:
+    def field(self, field: FieldDef, read_only: bool, tag: bool = False) -> tuple[str, ...]:
         about = [field.description] if field.description else []
         about += self._notes(field.type, field.has_default, field.default)
         doc = list(doc_comment("\n".join(about), "  "))
         if field.deprecated:
             doc = _deprecated(doc, "  ")
-        optional = "" if field.required or (read_only and field.has_default) else "?"
+        required = field.required or tag or (read_only and field.has_default)
+        optional = "" if required else "?"
         key = property_key(field.name)
         return (*doc, f"  {key}{optional}: {self.types.expr(field.type)};")
 
@@ -236,13 +255,14 @@ class _Builder:
 
     # -- methods --------------------------------------------------------------------
 
-    def params_type(self, params: Sequence[ParamDef], indent: str) -> str:
+    def params_type(self, params: Sequence[ParamDef], indent: str, filled: bool = False) -> str:
         """``{ a: T; b?: U }``; one property a line, indented from ``indent``, when any has a
-        doc comment or the line would be long."""
+        doc comment or the line would be long. ``filled``: defaults are filled in, so a
+        param with one is required."""
         entries: list[tuple[tuple[str, ...], str]] = []
         for p in params:
             about = self._notes(p.type, p.has_default, p.default)
-            optional = "" if p.required else "?"
+            optional = "" if p.required or (filled and p.has_default) else "?"
             line = f"{property_key(p.name)}{optional}: {self.types.expr(p.type)};"
             entries.append((doc_comment("\n".join(about), indent + "  "), line))
         if not entries:
@@ -283,17 +303,17 @@ class _Builder:
                 head = f"  {name}(params: {params} = {{}}, "
             else:
                 head = f"  {name}(params: {params}, "
-            args = "{}" if not method.params else "params"
+            args = "{}" if not method.params else _with_defaults(method.params, "    ")
             errors = ", ".join(self.error_names[e.name] for e in method.errors)
             tail = f", [{errors}]" if errors else ""
             wire = literal(method.name)
             if method.stream:
                 signature = f"{head}options?: StreamOptions): RpcStream<{result}> {{"
-                body = f"return this.connection.stream({wire}, {args}, options{tail});"
+                body = f"    return this.connection.stream({wire}, {args}, options{tail});"
             else:
                 returns = "void" if result == "null" else result
                 signature = f"{head}options?: CallOptions): Promise<{returns}> {{"
-                body = f"return this.connection.call({wire}, {args}, options{tail});"
+                body = f"    return this.connection.call({wire}, {args}, options{tail});"
                 if returns == "void":
                     inner = self.params_type(method.params, "    ")
                     argument = f"params: {inner}" if method.params else ""
@@ -306,7 +326,7 @@ class _Builder:
                 ClientMethod(
                     doc=self.method_doc(method, summary, "  "),
                     signature=tuple(signature.split("\n")),
-                    body=body,
+                    body=tuple(body.split("\n")),
                 )
             )
         return methods, notifications
@@ -323,7 +343,7 @@ class _Builder:
                 )
             used[name] = method.name
             result = self.types.expr(method.result)
-            params = self.params_type(method.params, "  ")
+            params = self.params_type(method.params, "  ", filled=True)
             if method.stream:
                 returns = f"AsyncIterable<{result}>"
             elif result == "null":
@@ -340,10 +360,12 @@ class _Builder:
                             "\n"
                         )
                     ),
-                    registration=(
-                        f"  connection.handle({literal(method.name)}, (params, context) => "
-                        f"handlers.{name}(params, context), [{names}]"
-                        + (", true);" if method.stream else ");")
+                    registration=tuple(
+                        (
+                            f"  connection.handle({literal(method.name)}, (params, context) => "
+                            f"handlers.{name}({_with_defaults(method.params, '  ')}, context), "
+                            f"[{names}]" + (", true);" if method.stream else ");")
+                        ).split("\n")
                     ),
                 )
             )
@@ -406,6 +428,16 @@ def _reach(api: Api, nodes: Sequence[TypeNode]) -> set[str]:
             if isinstance(definition, ObjectDef):
                 todo += [k for f in definition.fields for k in refs(f.type)]
     return found
+
+
+def _with_defaults(params: Sequence[ParamDef], indent: str) -> str:
+    """``params``, or ``withDefaults(params, {...})`` with the declared defaults, one a line
+    (the closing brace at ``indent``)."""
+    defaulted = [p for p in params if p.has_default]
+    if not defaulted:
+        return "params"
+    entries = [f"{indent}  {property_key(p.name)}: {literal(p.default)}," for p in defaulted]
+    return "\n".join([f"{WITH_DEFAULTS}(params, {{", *entries, f"{indent}}})"])
 
 
 def _deprecated(doc: list[str], indent: str) -> list[str]:

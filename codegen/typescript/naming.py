@@ -55,7 +55,7 @@ RUNTIME_NAMES = _words(
     InvalidParams InternalError ServerBusy DeadlineExceeded Forbidden ShuttingDown
     ResponseTooLarge CallTimeout ConnectionClosed ErrorClass STANDARD_ERRORS Message
     Handle Timers AbortControllerLike WireError host OPEN SUBPROTOCOL aborted errorFrom
-    Pending Waiter HandlerFunction RpcConnection StreamSink RpcStream
+    Pending Waiter HandlerFunction RpcConnection StreamSink RpcStream withDefaults
     """
 )
 #: Standard globals a generated module uses or that users expect unshadowed.

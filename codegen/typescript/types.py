@@ -9,7 +9,7 @@ say (formats, constraints) goes into the doc comment: see :func:`notes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ..model import (
     Constrained,
@@ -24,7 +24,7 @@ from ..model import (
 )
 from .naming import literal
 
-__all__ = ["TypeMapper", "notes"]
+__all__ = ["TypeMapper", "notes", "tagged_options"]
 
 _SCALARS = {
     "integer": "number",
@@ -123,3 +123,24 @@ def _collect(node: TypeNode, formats: list[str], constraints: list[str]) -> None
         formats.append(node.format)
     if isinstance(node, ListOf) and node.unique and "uniqueItems" not in constraints:
         constraints.append("uniqueItems")
+
+
+def tagged_options(node: TypeNode) -> Iterator[tuple[str, str]]:
+    """``(key, property)`` for each definition ``node`` uses as an option of a union
+    discriminated by that property."""
+    if isinstance(node, UnionOf):
+        for option in node.options:
+            while isinstance(option, Constrained):
+                option = option.base
+            if node.discriminator is not None and isinstance(option, Ref):
+                yield option.key, node.discriminator
+            yield from tagged_options(option)
+    elif isinstance(node, Constrained):
+        yield from tagged_options(node.base)
+    elif isinstance(node, ListOf):
+        yield from tagged_options(node.item)
+    elif isinstance(node, MapOf):
+        yield from tagged_options(node.value)
+    elif isinstance(node, TupleOf):
+        for item in node.items:
+            yield from tagged_options(item)

@@ -4,6 +4,10 @@
 runs every scenario against ``wsrpc serve tests.typescript.shapes:router`` and prints one
 JSON line per result; when it asks, the test kills the server and starts it again on the
 same port, and the client must reconnect.
+
+``node/zoo_scenarios.ts`` calls every method of the handler-shapes zoo
+(``tests/codegen/zoo.py``) through its generated client against ``wsrpc serve`` of the
+zoo, and prints each result with the value it must equal.
 """
 
 from __future__ import annotations
@@ -18,26 +22,57 @@ from typing import Any
 
 import pytest
 
+from tests.codegen import zoo
 from tests.conftest import UNIT
 from tests.helpers.processes import start_listening
 from tests.typescript import shapes
 from tests.typescript.tools import HERE, node, project, ts_source, tsc
+from wsrpc_typed.schema import openrpc_document
 
 pytestmark = pytest.mark.timeout(180)
 
 SERVE = (sys.executable, "-m", "wsrpc_typed.cli", "serve", "tests.typescript.shapes:router")
+SERVE_ZOO = (sys.executable, "-m", "wsrpc_typed.cli", "serve", "tests.codegen.zoo:router")
 
 
 @pytest.fixture(scope="module")
-def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both scenario programs and the clients they use, compiled in one ``tsc`` run."""
     folder = tmp_path_factory.mktemp("node")
     (folder / "shapes.ts").write_text(ts_source(shapes.router, "ShapesClient"))
-    shutil.copy(HERE / "node" / "scenarios.ts", folder)
-    config = project(folder, ["scenarios.ts"], outDir="out", types=["node"], lib=["es2022"])
+    (folder / "zoo.ts").write_text(ts_source(zoo.router, "ZooClient"))
+    programs = ["scenarios.ts", "zoo_scenarios.ts"]
+    for name in programs:
+        shutil.copy(HERE / "node" / name, folder)
+    config = project(folder, programs, outDir="out", types=["node"], lib=["es2022"])
     returncode, output, _ = tsc(config)
     assert returncode == 0, output
     (folder / "out" / "package.json").write_text('{"type": "module"}\n')
-    return folder / "out" / "scenarios.js"
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def scenarios(compiled: Path) -> Path:
+    return compiled / "scenarios.js"
+
+
+async def generate_from_url(url: str, class_name: str) -> str:
+    """The TypeScript client ``wsrpc-gen`` writes from a live server's ``rpc.discover``."""
+    generate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsrpc_gen.cli",
+        "client",
+        url,
+        "--lang",
+        "typescript",
+        "--class-name",
+        class_name,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    generated, _ = await asyncio.wait_for(generate.communicate(), UNIT * 4)
+    assert generate.returncode == 0
+    return generated.decode()
 
 
 async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> None:
@@ -50,20 +85,8 @@ async def test_node_client_against_a_live_server(scenarios: Path) -> None:
     server, url = await start_listening(*SERVE, "--port", "0")
     port = url.rsplit(":", 1)[1]
     # From the live server's rpc.discover, the same bytes as from the module.
-    generate = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wsrpc_gen.cli",
-        "client",
-        url,
-        "--lang",
-        "typescript",
-        "--class-name",
-        "ShapesClient",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    generated, _ = await asyncio.wait_for(generate.communicate(), UNIT * 4)
-    assert generated.decode() == (scenarios.parent.parent / "shapes.ts").read_text()
+    generated = await generate_from_url(url, "ShapesClient")
+    assert generated == (scenarios.parent.parent / "shapes.ts").read_text()
     client = await asyncio.create_subprocess_exec(
         node(),
         str(scenarios),
@@ -178,3 +201,33 @@ async def test_node_client_against_a_live_server(scenarios: Path) -> None:
         "reconnects": 1,
     }
     assert results["closed"] == "ConnectionClosed"
+
+
+async def test_every_zoo_method_round_trips_from_node(compiled: Path) -> None:
+    (method,) = [m for m in openrpc_document(zoo.router)["methods"] if m["name"] == "defaults"]
+    declared = {p["name"]: p["schema"]["default"] for p in method["params"]}
+    server, url = await start_listening(*SERVE_ZOO, "--port", "0")
+    try:
+        # From the live server's rpc.discover, the same bytes as from the module.
+        generated = await generate_from_url(url, "ZooClient")
+        assert generated == (compiled.parent / "zoo.ts").read_text()
+        client = await asyncio.create_subprocess_exec(
+            node(),
+            str(compiled / "zoo_scenarios.js"),
+            url,
+            json.dumps(declared),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            output, errors = await asyncio.wait_for(client.communicate(), UNIT * 12)
+        finally:
+            await stop(client)
+    finally:
+        await stop(server, signal.SIGINT)
+    checks = [json.loads(line) for line in output.decode().splitlines()]
+    for number, check in enumerate(checks):
+        assert check["got"] == check["expected"], (number, check["method"])
+    assert client.returncode == 0, errors.decode()
+    assert len(checks) == 33
+    assert {check["method"] for check in checks} == set(zoo.router.methods)

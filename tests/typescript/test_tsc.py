@@ -1,8 +1,9 @@
 """Generated TypeScript clients type-check with ``tsc --strict``, and catch wrong calls.
 
 One ``tsc`` run checks the examples' clients, the Shapes client (every shape a handler
-may declare) and a file of right calls; another checks a file of wrong calls, which
-must fail on each line marked ``// error`` and on no other.
+may declare), the client of the handler-shapes zoo (``tests/codegen/zoo.py``) and a file
+of right calls; another checks a file of wrong calls, which must fail on each line
+marked ``// error`` and on no other.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.codegen import zoo
 from tests.typescript import collisions, shapes
 from tests.typescript.tools import HERE, project, ts_source, tsc
 from wsrpc_gen.typescript.naming import RUNTIME_NAMES
@@ -40,6 +42,7 @@ def checked(
         "primes.ts": ts_source(example_router("primes"), "PrimesClient"),
         "shapes.ts": ts_source(shapes.router, "ShapesClient"),
         "collisions.ts": ts_source(collisions.router, "ShapesClient"),
+        "zoo.ts": ts_source(zoo.router, "ZooClient"),
     }
     for name, text in sources.items():
         (folder / name).write_text(text)
@@ -47,8 +50,9 @@ def checked(
     returncode, output, errors = tsc(project(folder, list(sources), noEmit=True))
     # As a browser front end uses them.
     usage = folder / "usage"
-    (usage / "shapes.ts").parent.mkdir()
-    (usage / "shapes.ts").write_text(sources["shapes.ts"])
+    usage.mkdir()
+    for name in ("shapes.ts", "zoo.ts"):
+        (usage / name).write_text(sources[name])
     shutil.copy(USAGE / "ok_usage.ts", usage)
     more = tsc(project(usage, ["ok_usage.ts"], noEmit=True, lib=["es2022", "dom"]))
     return folder, returncode or more[0], output + more[1], errors + more[2]
@@ -76,19 +80,23 @@ def test_generated_modules_pass_strict_tsc(
         "   * @deprecated\n   */\n  odd(params: { value: Oddities }",
     ):
         assert line in text, line
+    # The zoo's discriminated union: its options' tags are required, defaults or not.
+    text = (folder / "zoo.ts").read_text()
+    assert '  /** @defaultValue `"cat"` */\n  kind: "cat";\n' in text
 
 
 def test_generated_module_imports_nothing(
     checked: tuple[Path, int, str, list[tuple[str, int, str]]],
 ) -> None:
     folder = checked[0]
-    for name in ("chat.ts", "primes.ts", "shapes.ts"):
+    for name in ("chat.ts", "primes.ts", "shapes.ts", "zoo.ts"):
         text = (folder / name).read_text()
         assert not re.search(r"^\s*import\b|\brequire\(", text, re.M), name
 
 
 def test_wrong_calls_fail_on_each_marked_line(tmp_path: Path) -> None:
     (tmp_path / "shapes.ts").write_text(ts_source(shapes.router, "ShapesClient"))
+    (tmp_path / "zoo.ts").write_text(ts_source(zoo.router, "ZooClient"))
     wrong = USAGE / "wrong_usage.ts"
     shutil.copy(wrong, tmp_path)
     marked = {
@@ -103,19 +111,30 @@ def test_wrong_calls_fail_on_each_marked_line(tmp_path: Path) -> None:
     assert {line for _, line, _ in errors} == marked, output
 
 
-def test_command_writes_the_same_bytes_from_module_and_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "router", "class_name"),
+    [
+        ("tests.typescript.shapes", shapes.router, "ShapesClient"),
+        ("tests.codegen.zoo", zoo.router, "ZooClient"),
+    ],
+)
+def test_command_writes_the_same_bytes_from_module_and_files(
+    tmp_path: Path, module: str, router: Router, class_name: str
+) -> None:
+    # (and from a live URL: tests/typescript/test_node.py)
     from typer.testing import CliRunner
 
     from wsrpc_gen.cli import app
 
     runner = CliRunner()
-    schema = tmp_path / "shapes.openrpc.json"
-    made = runner.invoke(
-        app, ["schema", "tests.typescript.shapes:router", "-f", "openrpc", "-o", str(schema)]
-    )
-    assert made.exit_code == 0, made.output
+    sources = [f"{module}:router"]
+    for form in ("openrpc", "jsonschema"):
+        schema = tmp_path / f"schema.{form}.json"
+        made = runner.invoke(app, ["schema", sources[0], "-f", form, "-o", str(schema)])
+        assert made.exit_code == 0, made.output
+        sources.append(str(schema))
     outputs: list[str] = []
-    for source in ("tests.typescript.shapes:router", str(schema)):
+    for source in sources:
         out = tmp_path / f"from-{len(outputs)}.ts"
         argv = [
             "client",
@@ -123,7 +142,7 @@ def test_command_writes_the_same_bytes_from_module_and_file(tmp_path: Path) -> N
             "--lang",
             "typescript",
             "--class-name",
-            "ShapesClient",
+            class_name,
             "-o",
             str(out),
         ]
@@ -132,9 +151,9 @@ def test_command_writes_the_same_bytes_from_module_and_file(tmp_path: Path) -> N
         outputs.append(out.read_text())
         checked = runner.invoke(app, [*argv, "--check"])
         assert checked.exit_code == 0, checked.output
-    assert outputs[0] == outputs[1] == ts_source(shapes.router, "ShapesClient")
+    assert set(outputs) == {ts_source(router, class_name)}
     assert (
-        "//   wsrpc-gen client SOURCE --lang typescript -o FILE --class-name ShapesClient\n"
+        f"//   wsrpc-gen client SOURCE --lang typescript -o FILE --class-name {class_name}\n"
         in outputs[0]
     )
 

@@ -112,6 +112,15 @@ function aborted(signal) {
     error.name = "AbortError";
     return error;
 }
+/** `params` with each of `defaults` where it is left out or `undefined`: a generated method
+ * passes its declared defaults as a new object literal, so each call gets new values. */
+export function withDefaults(params, defaults) {
+    const filled = { ...params };
+    for (const [key, value] of Object.entries(defaults))
+        if (filled[key] === undefined)
+            filled[key] = value;
+    return filled;
+}
 function errorFrom(error, declared) {
     const code = error.code;
     const cls = declared.find((c) => c.code === code) ?? STANDARD_ERRORS.find((c) => c.code === code) ?? RpcError;
@@ -743,7 +752,9 @@ export class ChatClient {
     }
     /** Stream the room's messages with `seq` above `after`, oldest first. */
     history(params, options) {
-        return this.connection.stream("history", params, options);
+        return this.connection.stream("history", withDefaults(params, {
+            after: 0,
+        }), options);
     }
     /** Join `room` as `name`; returns who is there (you included). */
     join(params, options) {

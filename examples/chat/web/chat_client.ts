@@ -257,6 +257,14 @@ function aborted(signal: AbortSignalLike): unknown {
   return error;
 }
 
+/** `params` with each of `defaults` where it is left out or `undefined`: a generated method
+ * passes its declared defaults as a new object literal, so each call gets new values. */
+export function withDefaults<P>(params: P, defaults: { [key: string]: unknown }): P {
+  const filled: { [key: string]: unknown } = { ...(params as { [key: string]: unknown }) };
+  for (const [key, value] of Object.entries(defaults)) if (filled[key] === undefined) filled[key] = value;
+  return filled as P;
+}
+
 function errorFrom(error: WireError, declared: readonly ErrorClass[]): RpcError {
   const code: number = error.code;
   const cls = declared.find((c) => c.code === code) ?? STANDARD_ERRORS.find((c) => c.code === code) ?? RpcError;
@@ -905,7 +913,9 @@ export class ChatClient {
     /** @defaultValue `0` */
     after?: number;
   }, options?: StreamOptions): RpcStream<ChatMessage> {
-    return this.connection.stream("history", params, options);
+    return this.connection.stream("history", withDefaults(params, {
+      after: 0,
+    }), options);
   }
 
   /** Join `room` as `name`; returns who is there (you included). */

@@ -253,6 +253,14 @@ function aborted(signal: AbortSignalLike): unknown {
   return error;
 }
 
+/** `params` with each of `defaults` where it is left out or `undefined`: a generated method
+ * passes its declared defaults as a new object literal, so each call gets new values. */
+export function withDefaults<P>(params: P, defaults: { [key: string]: unknown }): P {
+  const filled: { [key: string]: unknown } = { ...(params as { [key: string]: unknown }) };
+  for (const [key, value] of Object.entries(defaults)) if (filled[key] === undefined) filled[key] = value;
+  return filled as P;
+}
+
 function errorFrom(error: WireError, declared: readonly ErrorClass[]): RpcError {
   const code: number = error.code;
   const cls = declared.find((c) => c.code === code) ?? STANDARD_ERRORS.find((c) => c.code === code) ?? RpcError;
@@ -903,6 +911,8 @@ export class PrimesClient {
     /** @defaultValue `true` */
     exact?: boolean;
   }, options?: CallOptions): Promise<PrimeStats> {
-    return this.connection.call("stats", params, options, [TooLarge]);
+    return this.connection.call("stats", withDefaults(params, {
+      exact: true,
+    }), options, [TooLarge]);
   }
 }

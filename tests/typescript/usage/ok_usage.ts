@@ -20,6 +20,21 @@ import {
   type TreeOutput,
   type WebSocketConstructor,
 } from "./shapes.js";
+import {
+  Closed,
+  Color as ZooColor,
+  Insufficient,
+  Level as ZooLevel,
+  Shape,
+  ZooClient,
+  registerHandlers as registerZooHandlers,
+  type AddressInput,
+  type NodeOutput,
+  type Options,
+  type PointOutput,
+  type TreeInput,
+  type ZooHandlers,
+} from "./zoo.js";
 
 declare const WebSocketImpl: WebSocketConstructor;
 
@@ -99,4 +114,51 @@ export async function use(): Promise<void> {
   await connection.open();
   await new ShapesClient(connection).close();
   void count, level, color, pair, children, listed;
+}
+
+// The handler-shapes zoo (tests/codegen/zoo.py), as its server module's user writes it.
+export async function useZoo(): Promise<void> {
+  const handlers: ZooHandlers = {
+    // Defaults the server leaves out are filled in: `level`, `choices` and `where` are there.
+    ask: ({ question, level, choices, where }) => level === ZooLevel.HIGH && choices.includes(question) && where.city !== "",
+    notice: ({ addr }) => void (addr.zip ?? addr.city),
+  };
+  const zoo = await ZooClient.connect("ws://127.0.0.1:8765", { reconnect: true }, handlers);
+  const names: string[] = await zoo.enums({ color: ZooColor.DARK_BLUE, level: ZooLevel.LOW, shape: Shape.CIRCLE });
+  await zoo.enums({ color: "red", level: 2 }); // the values are members too
+  const addr: AddressInput = { street: "a", city: "b" };
+  const city: string = (await zoo.address({ addr })).city;
+  const zip: string | undefined = (await zoo.address({ addr: { ...addr, zip: "1" } })).zip;
+  const tree: TreeInput = { label: "r", kids: [{ label: "k", kids: [{ label: "l" }] }] };
+  const options: Options = {};
+  const kids = (await zoo.tree({ tree, options })).kids ?? [];
+  const moved: PointOutput = await zoo.move({ point: { x: 1 } });
+  const y: number = moved.y; // a defaulted field of a result is always there
+  const node: NodeOutput = await zoo.node({ node: { value: 1, children: [{ value: 2 }] } });
+  const first: number | undefined = node.children[0]?.value;
+  const pet = await zoo.pet({ pet: { kind: "cat", lives: 3 } });
+  if (pet.kind === "dog") void pet.good;
+  const either: number | string | null = await zoo.either({ value: "ab", point: null });
+  const [text, total]: [string, number] = await zoo.containers({ pair: [1, "a"], labels: ["x"], counts: { k: [1] } });
+  const stamp = await zoo.stamp({
+    stamp: { when: "2024-01-02T03:04:05Z", day: "2024-01-02", at: "03:04:05", took: "PT1S", ident: "", amount: "1.50", blob: btoa("hi") },
+  });
+  const day = new Date(stamp.day);
+  const defaults: Record<string, unknown> = await zoo.defaults();
+  await zoo.defaults({ tags: [], point: { x: 1 }, addr: { street: "s", city: "c" }, pair: [1, "one"], level: ZooLevel.LOW });
+  for await (const point of zoo.count({ upto: 3 })) void point.x;
+  try {
+    await zoo.withdraw({ amount: "50", account: "main" });
+  } catch (error) {
+    if (error instanceof Insufficient) {
+      const balance: string = error.data.balance;
+      void balance;
+    } else if (error instanceof Closed) {
+      const data: unknown = error.data;
+      void data;
+    }
+  }
+  const answers: unknown[] = await zoo.ask_client({ question: "yes?" });
+  registerZooHandlers(zoo.connection, handlers);
+  void names, city, zip, kids, y, first, either, text, total, day, defaults, answers;
 }

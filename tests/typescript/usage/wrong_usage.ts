@@ -1,6 +1,7 @@
 // Wrong calls to the generated Shapes client: `tsc --strict` must fail on each line marked
 // `// error` and on no other line (tests/typescript/test_tsc.py).
 import { Frozen, InsufficientFunds, ShapesClient, type ShapesHandlers } from "./shapes.js";
+import { Color, Insufficient, Level, ZooClient, type StampInput, type ZooHandlers } from "./zoo.js";
 
 export async function misuse(client: ShapesClient): Promise<void> {
   await client.withdraw({ amount: 5 }); // error: wrong argument type (a decimal is a string)
@@ -46,4 +47,35 @@ export const handlers: ShapesHandlers = {
 export const missing: ShapesHandlers = { // error: a handler is missing
   shout: ({ text }) => text,
   started: () => {},
+};
+
+// The handler-shapes zoo (tests/codegen/zoo.py).
+export async function misuseZoo(zoo: ZooClient, stamp: StampInput): Promise<void> {
+  await zoo.enums({ color: "blue", level: Level.LOW }); // error: not a Color member's value
+  await zoo.enums({ color: Color.RED, level: 3 }); // error: not a Level
+  await zoo.enums({ color: Color.RED, level: Level.MEDIUM }); // error: no such member
+  await zoo.address({ addr: { street: "a" } }); // error: missing required TypedDict key
+  await zoo.address({ addr: { street: "a", city: "b", zip: 1 } }); // error: NotRequired key's type
+  await zoo.tree({ tree: { label: "r", kids: [{ lable: "k" }] }, options: {} }); // error: deep
+  await zoo.tree({ tree: { label: "r" } }); // error: a TypedDict with no required key is required
+  await zoo.move({ point: { y: 1 } }); // error: a dataclass's required field
+  await zoo.pet({ pet: { kind: "cow" } }); // error: not a member of the union
+  await zoo.pet({ pet: {} }); // error: the discriminator is required (it tells which)
+  await zoo.containers({ pair: [1, "a", 2], labels: [], counts: {} }); // error: tuple length
+  await zoo.defaults({ meta: { k: "1" } }); // error: a default's type is still the param's
+  const blob: Uint8Array = (await zoo.stamp({ stamp })).blob; // error: bytes are base64 text
+  const x: string = (await zoo.node({ node: { value: 1 } })).children[0]!.value; // error: number
+  try {
+    await zoo.withdraw({ amount: "50" });
+  } catch (error) {
+    if (error instanceof Insufficient) {
+      error.data.amount; // error: wrong error data field
+    }
+  }
+  void blob, x;
+}
+
+export const zooHandlers: ZooHandlers = {
+  ask: ({ level }) => level === "HIGH", // error: a Level is its value, not its name
+  notice: ({ addr }) => void addr.zip.length, // error: a NotRequired key may be absent
 };
