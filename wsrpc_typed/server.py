@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from .adapters.websockets import serve
+from .adapters.websockets import serve as serve_websockets
 from .connection import Connection
 from .hub import Authenticate, Hub, ServerEvent
 from .interceptors import Interceptor
@@ -17,6 +17,10 @@ from .registry import Router
 from .security import OriginPolicy
 
 __all__ = ["Server", "ServerEvent"]
+
+#: The libraries a server can run its sockets on.
+TransportName = Literal["websockets", "picows"]
+TRANSPORTS: tuple[TransportName, ...] = ("websockets", "picows")
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -79,6 +83,9 @@ class Server:
         backlog: Connections the kernel queues before the server accepts them. A
             burst larger than this (asyncio's default is 100) waits for the
             client's TCP retransmission, a second or more, legitimate clients too.
+        transport: ``"websockets"`` (default) or ``"picows"``, the faster one
+            (``pip install "wsrpc-typed[fast]"``; no ``compression``). Both serve
+            every feature and dialect alike; run picows under uvloop for its speed.
     """
 
     def __init__(
@@ -108,7 +115,14 @@ class Server:
         drain_timeout: float = 10.0,
         ssl: ssl_module.SSLContext | None = None,
         backlog: int = 1024,
+        transport: TransportName = "websockets",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
+        if transport == "picows" and compression is not None:
+            raise ValueError("the picows transport has no compression (use compression=None)")
+        self.transport: TransportName = transport
+        """Which library serves the sockets: ``"websockets"`` or ``"picows"``."""
         self.hub = Hub(
             router,
             default_dialect=default_dialect,
@@ -167,6 +181,11 @@ class Server:
         """
         if self._server is not None:
             raise RuntimeError("the server is already open")
+        serve = serve_websockets
+        if self.transport == "picows":
+            from .adapters.picows import serve as serve_picows
+
+            serve = serve_picows
         self._server = await serve(
             self.hub, self.host, self._port, ssl=self._ssl, backlog=self.backlog, **self._ws_options
         )

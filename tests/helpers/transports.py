@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from wsrpc_typed import Router, Server
 from wsrpc_typed.connection import Connection
+from wsrpc_typed.server import TransportName
 
 __all__ = ["SERVER_TRANSPORTS", "Served", "serve_on"]
 
 #: Every server transport, in the order the matrix runs them.
-SERVER_TRANSPORTS: tuple[str, ...] = ("websockets",)
+SERVER_TRANSPORTS: tuple[str, ...] = ("websockets", "picows")
 
 
 class Served(Protocol):
@@ -49,8 +50,9 @@ class Served(Protocol):
 @asynccontextmanager
 async def serve_on(transport: str, router: Router, **options: Any) -> AsyncIterator[Served]:
     """Serve ``router`` with ``Server`` options on ``transport``, on 127.0.0.1 port 0."""
-    if transport == "websockets":
-        async with Server(router, host="127.0.0.1", port=0, **options) as server:
-            yield server
+    if transport in ("websockets", "picows"):
+        name = cast(TransportName, transport)
+        async with Server(router, host="127.0.0.1", port=0, transport=name, **options) as srv:
+            yield srv
     else:
         raise ValueError(f"unknown server transport {transport!r}; known: {SERVER_TRANSPORTS}")
