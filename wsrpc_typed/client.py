@@ -21,7 +21,7 @@ from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
 from .interceptors import Call, Interceptor, intercept
 from .registry import Router
-from .transport import Transport
+from .transport import Transport, TransportName
 
 __all__ = ["Backoff", "Client", "connect"]
 
@@ -109,7 +109,7 @@ class Client:
         ssl: ssl_module.SSLContext | None = None,
         on_reconnect: Callable[[Client], Any] | None = None,
         interceptors: Sequence[Interceptor] = (),
-        transport: Literal["websockets", "picows"] = "websockets",
+        transport: TransportName = "websockets",
     ) -> None:
         if transport not in ("websockets", "picows"):
             raise ValueError(f"unknown transport {transport!r}; choose websockets or picows")

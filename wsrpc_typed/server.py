@@ -15,11 +15,10 @@ from .hub import Authenticate, Hub, ServerEvent
 from .interceptors import Interceptor
 from .registry import Router
 from .security import OriginPolicy
+from .transport import TransportName
 
 __all__ = ["Server", "ServerEvent"]
 
-#: The libraries a server can run its sockets on.
-TransportName = Literal["websockets", "picows"]
 TRANSPORTS: tuple[TransportName, ...] = ("websockets", "picows")
 
 logger = logging.getLogger("wsrpc_typed")

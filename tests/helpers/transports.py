@@ -16,7 +16,7 @@ from typing import Any, Protocol, cast
 
 from wsrpc_typed import Router, Server
 from wsrpc_typed.connection import Connection
-from wsrpc_typed.server import TransportName
+from wsrpc_typed.transport import TransportName
 
 __all__ = ["SERVER_TRANSPORTS", "Served", "serve_on"]
 
