@@ -1,8 +1,8 @@
 """The transport adapters over real loopback sockets, against websockets' own peers.
 
 Each test of the Transport contract runs on every adapter (the ``adapter``
-fixture): websockets' sans-I/O protocol and picows. The tests of how the
-websockets adapter groups its writes, and of compression, are its own.
+fixture): websockets' sans-I/O protocol and picows. Compression is the
+websockets adapter's alone.
 """
 
 from __future__ import annotations
@@ -178,18 +178,22 @@ async def _ws_peer(peer: WsPeer, **options: Any) -> tuple[Any, str]:
 
 
 class CountingWrites:
-    """Counts the socket writes of our transport (wraps its asyncio transport's write)."""
+    """Counts the socket writes of our transport (wraps its asyncio transport's writes)."""
 
-    def __init__(self, proto: WebsocketsProtocol) -> None:
+    def __init__(self, proto: Any) -> None:
         self.sizes: list[int] = []
-        transport: Any = proto._transport
-        write = transport.write
+        transport: Any = socket_transport(proto)
+        write, writelines = transport.write, transport.writelines
 
         def counting(data: Any) -> None:
             self.sizes.append(len(data))
             write(data)
 
-        transport.write = counting
+        def counting_lines(lines: Any) -> None:
+            self.sizes.append(sum(len(line) for line in lines))
+            writelines(lines)
+
+        transport.write, transport.writelines = counting, counting_lines
 
 
 # Receiving (our server, websockets' client)
@@ -445,11 +449,11 @@ async def test_client_messages_before_start_are_kept(adapter: Adapter) -> None:
     assert [(e.code, e.reason) for e in recorder.lost] == [(1000, "done")]
 
 
-async def test_a_burst_is_written_in_groups_in_order() -> None:
+async def test_a_burst_is_written_in_groups_in_order(adapter: Adapter) -> None:
     peer = WsPeer()
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         client.start(Recorder())
         writes = CountingWrites(client)
         client.send(b"alone", text=True)
@@ -580,11 +584,11 @@ async def test_subprotocol_negotiated_between_ours(adapter: Adapter, client_side
         await asyncio.wait_for(transport.wait_closed(), UNIT)
 
 
-async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration() -> None:
+async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration(adapter: Adapter) -> None:
     peer = WsPeer()
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         client.start(Recorder())
         writes = CountingWrites(client)
         client.send(b'{"n":1}', text=True)

@@ -22,11 +22,15 @@ Rules of this module:
   reserved bits (1002), continuation frames (1002), the size of fragmented
   messages (1009), UTF-8 of text messages (1007), and it answers close frames.
 * picows answers pings; pongs acknowledge :meth:`PicowsTransport.ping`.
-* picows writes each frame as it is sent, with one ``send(2)`` when the
-  socket takes it at once: a burst of replies costs one system call each,
-  as a raw picows echo does. Backpressure is asyncio's: between
-  ``pause_writing`` and ``resume_writing``
-  :meth:`~PicowsTransport.send` returns a pending future.
+* Messages are framed here (RFC 6455 §5.2; the client masks with websockets'
+  C ``apply_mask``) and coalesced as :mod:`wsrpc_typed.transport` describes:
+  every ``COALESCE_FRAMES`` messages or ``COALESCE_BYTES`` bytes once a burst
+  has started, and at the end of the loop iteration, in one ``writelines``
+  to the socket's transport. picows would write each frame with a system
+  call of its own. Control frames (pings, close frames) go through picows,
+  after the messages queued before them. Backpressure is asyncio's: between
+  ``pause_writing`` and ``resume_writing`` :meth:`~PicowsTransport.send`
+  returns a pending future.
 * Closing: the close frame goes out, then the closing handshake and the TCP
   close get ``close_timeout`` seconds before the connection is aborted. The
   server closes TCP once close frames have crossed; the client waits for it.
@@ -41,6 +45,7 @@ import asyncio
 import logging
 import random
 import ssl as ssl_module
+import struct
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -62,9 +67,21 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
 from ..errors import ConnectionClosed, HandshakeFailed, HandshakeRejected
 from ..security import Headers
-from ..transport import Accepted, Acceptor, TransportHandler, describe_close
+from ..transport import (
+    COALESCE_BYTES,
+    COALESCE_FRAMES,
+    Accepted,
+    Acceptor,
+    TransportHandler,
+    describe_close,
+)
 from .websockets import _select_accepted, _ServerSide
 
 __all__ = ["PicowsTransport", "connect", "serve"]
@@ -83,6 +100,21 @@ _NO_CODE = WSCloseCode.NO_INFO
 _PICOWS_101_HEADERS = frozenset(("connection", "upgrade", "sec-websocket-accept"))
 #: picows' read buffer starts at this size and grows as messages need.
 _READ_BUFFER = 16 * 1024
+#: The first byte of a whole text or binary frame: FIN and the opcode (RFC 6455 §5.2).
+_FIRST = (0x82, 0x81)
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
+_getrandbits = random.getrandbits
+
+
+def _frame_header(text: bool, size: int, mask: int) -> bytes:
+    """A frame's header for a payload of ``size`` bytes (``mask``: 0x80 when masked)."""
+    first = _FIRST[text]
+    if size < 126:
+        return bytes((first, size | mask))
+    if size < 65536:
+        return _HEADER_16(first, 126 | mask, size)
+    return _HEADER_64(first, 127 | mask, size)
 
 
 def _max_frame(max_size: int | None) -> int:
@@ -103,6 +135,7 @@ class PicowsTransport(WSListener):
     """
 
     __slots__ = (
+        "_bursting",
         "_client",
         "_close_timer",
         "_closed",
@@ -118,6 +151,9 @@ class PicowsTransport(WSListener):
         "_paused_reading",
         "_pending",
         "_pings",
+        "_queue",
+        "_queued",
+        "_queued_bytes",
         "_remote",
         "_request_headers",
         "_sent",
@@ -151,6 +187,11 @@ class PicowsTransport(WSListener):
         self._fragment_text = False
         self._fragment_size = 0
         self._failed = False
+        #: Frames queued in this loop iteration (see the coalescing rules).
+        self._queue: list[bytes] = []
+        self._queued = 0
+        self._queued_bytes = 0
+        self._bursting = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         #: What ``send`` returns when it need not wait: an already completed future.
@@ -211,6 +252,7 @@ class PicowsTransport(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         """Called by picows once the TCP connection is closed: report the end, once."""
+        self._queue = []
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
@@ -286,11 +328,13 @@ class PicowsTransport(WSListener):
         self._fragments = None
         ws = self._ws
         if ws is not None and not ws.is_close_frame_sent:
+            self._flush()
             ws.send_close(WSCloseCode(code), reason.encode())
         self._expect_close()
 
     def _close_received(self, transport: WSTransport) -> None:
         if not transport.is_close_frame_sent:
+            self._flush()
             # RFC 6455 §5.5.1: answer with the code received (1000 for none).
             received = transport.close_handshake.recv
             code = received.code if received is not None else _NO_CODE
@@ -369,7 +413,23 @@ class PicowsTransport(WSListener):
         ws = self._ws
         if ws is None or self._closed is not None or ws.is_close_frame_sent:
             raise self._closed or self._close_error()
-        ws.send(_TEXT if text else _BINARY, message)
+        size = len(message)
+        queue = self._queue
+        if self._client:
+            # RFC 6455 §5.3: a client masks every frame, with a key of its own per frame.
+            key = _getrandbits(32).to_bytes(4, "little")
+            queue.append(_frame_header(text, size, 0x80) + key)
+            queue.append(apply_mask(message, key))
+        else:
+            queue.append(_frame_header(text, size, 0))
+            queue.append(message)
+        if not self._bursting:
+            self._bursting = True
+            self._loop.call_soon(self._end_burst)
+        self._queued += 1
+        self._queued_bytes += size
+        if self._queued >= COALESCE_FRAMES or self._queued_bytes >= COALESCE_BYTES:
+            self._flush()
         if not self._write_paused:
             return self._sent
         waiter = self._loop.create_future()
@@ -377,6 +437,26 @@ class PicowsTransport(WSListener):
             self._drain_waiters = []
         self._drain_waiters.append(waiter)
         return waiter
+
+    def _flush(self) -> None:
+        """Write the queued frames, in one call."""
+        queue = self._queue
+        if not queue:
+            return
+        self._queue = []
+        self._queued = self._queued_bytes = 0
+        ws = self._ws
+        if ws is None or ws.is_disconnected:
+            return
+        try:
+            ws.underlying_transport.writelines(queue)
+        except Exception:  # as websockets does: a failed write ends the connection
+            logger.debug("error while sending data", exc_info=True)
+            ws.disconnect(graceful=False)
+
+    def _end_burst(self) -> None:
+        self._bursting = False
+        self._flush()
 
     def pause_reading(self) -> None:
         """Deliver no more messages until :meth:`resume_reading` (backpressure to the peer).
@@ -414,6 +494,7 @@ class PicowsTransport(WSListener):
         """
         ws = self._ws
         if ws is not None and self._closed is None and not ws.is_close_frame_sent:
+            self._flush()
             ws.send_close(WSCloseCode(code), reason.encode())
             self._expect_close()
         await self.wait_closed()
@@ -447,6 +528,7 @@ class PicowsTransport(WSListener):
         while data in pings:  # pragma: no cover - 1 in 2**32
             data = random.getrandbits(32).to_bytes(4, "big")
         pong = pings[data] = self._loop.create_future()
+        self._flush()
         ws.send_ping(data)
         return pong
 
