@@ -98,8 +98,9 @@ _CLOSE = WSMsgType.CLOSE
 _NO_CODE = WSCloseCode.NO_INFO
 #: Headers picows writes on a 101 itself.
 _PICOWS_101_HEADERS = frozenset(("connection", "upgrade", "sec-websocket-accept"))
-#: picows' read buffer starts at this size and grows as messages need.
-_READ_BUFFER = 16 * 1024
+#: picows' read buffer starts at this size and doubles as messages need (picows' own
+#: default, 16 KiB, is most of an idle connection's memory).
+_READ_BUFFER = 4 * 1024
 #: The first byte of a whole text or binary frame: FIN and the opcode (RFC 6455 §5.2).
 _FIRST = (0x82, 0x81)
 _HEADER_16 = struct.Struct("!BBH").pack
