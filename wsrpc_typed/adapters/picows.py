@@ -87,8 +87,27 @@ from .websockets import _select_accepted, _ServerSide
 __all__ = ["PicowsTransport", "connect", "serve"]
 
 logger = logging.getLogger("wsrpc_typed")
-#: picows' own log (its protocol errors are the peer's fault: it logs them as errors).
-_picows_logger = logging.getLogger("picows.server")
+
+
+class _PicowsLog(logging.LoggerAdapter[logging.Logger]):
+    """picows' log, one step quieter: a line per connection is debug, a peer's error info.
+
+    picows logs each connection at info and a peer's protocol violation as an
+    error; a server sees both all the time. Exceptions (``exc_info``: a bug of
+    ours or of picows) keep their level. An adapter, not a logger: picows then
+    makes no child logger per connection.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level == logging.INFO:
+            level = logging.DEBUG
+        elif level == logging.ERROR and not kwargs.get("exc_info"):
+            level = logging.INFO
+        super().log(level, msg, *args, **kwargs)
+
+
+_server_log = _PicowsLog(logging.getLogger("picows.server"))
+_client_log = _PicowsLog(logging.getLogger("picows.client"))
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -622,7 +641,7 @@ class _Handshake(_ServerSide):
             None,  # path: the client side's
             False,  # the server side
             lambda _request: upgrade,
-            _picows_logger,
+            _server_log,
             True,  # a failing callback of ours fails the connection (1011)
             None,  # the handshake timeout: open_timeout ran until here
             False,  # no automatic pings: the hub keeps the connections alive
@@ -765,7 +784,7 @@ async def connect(
                 max_frame_size=_max_frame(max_size),
                 extra_headers=extra,
                 max_redirects=0,
-                logger_name="client",
+                logger_name=_client_log,
             )
     except TimeoutError as exc:
         listener.abort()
