@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import UNIT
 from tests.helpers.apps import build_router
 from wsrpc_typed import Connection, Message, Server, connect
+from wsrpc_typed.transport import TransportName
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "v2_client.mjs"
@@ -113,6 +114,10 @@ class Run:
         return f"stdout: {self.stdout[-4000:]}\nstderr: {self.stderr[-4000:]}"
 
 
+#: The client's encodings.
+MODES = ("msgpack", "json")
+
+
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
@@ -122,10 +127,10 @@ def _node() -> str:
     return node
 
 
-async def _run(mode: str) -> Run:
+async def _run(mode: str, transport: TransportName) -> Run:
     node = _node()
     side = ServerSide()
-    async with Server(build_router(), host="127.0.0.1", port=0) as server:
+    async with Server(build_router(), host="127.0.0.1", port=0, transport=transport) as server:
         server.on("connection", side.attach)
         server.on("error", side.reported.append)
         caller = asyncio.create_task(side.call_client())
@@ -154,10 +159,15 @@ async def _run(mode: str) -> Run:
     return Run(mode, proc.returncode, out.decode(), err.decode(), side, caller_error)
 
 
-@pytest.fixture(scope="module", params=["msgpack", "json"])
+@pytest.fixture(
+    scope="module",
+    params=[(mode, transport) for transport in ("websockets", "picows") for mode in MODES],
+    ids=lambda param: "-".join(param),
+)
 def run(request: pytest.FixtureRequest) -> Run:
     # A fresh event loop for the module-scoped run; the tests themselves are sync.
-    return asyncio.run(_run(request.param))
+    mode, transport = request.param
+    return asyncio.run(_run(mode, transport))
 
 
 def _is_error_record(value: Any) -> bool:
