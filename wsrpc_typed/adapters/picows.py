@@ -25,8 +25,9 @@ Rules of this module:
 * Messages are framed here (RFC 6455 §5.2; the client masks with websockets'
   C ``apply_mask``) and coalesced as :mod:`wsrpc_typed.transport` describes:
   every ``COALESCE_FRAMES`` messages or ``COALESCE_BYTES`` bytes once a burst
-  has started, and at the end of the loop iteration, in one ``writelines``
-  to the socket's transport. picows would write each frame with a system
+  has started, and at the end of the loop iteration (or sooner: once the
+  last frame of a read has been handled), in one ``writelines`` to the
+  socket's transport. picows would write each frame with a system
   call of its own. Control frames (pings, close frames) go through picows,
   after the messages queued before them. Backpressure is asyncio's: between
   ``pause_writing`` and ``resume_writing`` :meth:`~PicowsTransport.send`
@@ -269,6 +270,11 @@ class PicowsTransport(WSListener):
             self._pong(frame.get_payload_as_bytes())
         elif msg_type is _CLOSE:
             self._close_received(transport)
+        if frame.last_in_buffer and self._queue:
+            # What the frames just read were answered with inline ends this burst: the
+            # next bytes come from a later read, so waiting for the iteration's end
+            # would only add a turn of the loop to every round trip (measured).
+            self._flush()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         """Called by picows once the TCP connection is closed: report the end, once."""
