@@ -4,11 +4,13 @@ Usage::
 
     .venv/bin/python -m benchmarks.bench_memory [--connections N] [--repeat R] [--breakdown]
 
-Targets (the server side; the clients are the same raw websockets clients for both):
+Targets (the server side; the clients are the same raw websockets clients for all):
 
 * ``ws_echo``: the documented websockets asyncio echo server (compression off, as
   our server's default). The baseline.
 * ``wsrpc``: ``wsrpc_typed.Server`` serving a small router, default options.
+* ``picows_echo``: picows' echo server under uvloop (a listener per connection).
+* ``wsrpc_picows``: ``wsrpc_typed.Server(transport="picows")`` under uvloop.
 
 Method: per round and target, a fresh server process; after a warm-up (a few
 connections opened and closed, then ``gc.collect()``) it reports its resident set
@@ -16,7 +18,7 @@ connections opened and closed, then ``gc.collect()``) it reports its resident se
 once the server counts them all and has settled, it reports ``VmRSS`` again. The
 growth divided by ``N`` is the cost of one idle connection. Rounds alternate the
 targets. Reported: the median KiB per connection of each target and the median of
-the per-round ratios wsrpc / ws_echo. ``--breakdown`` adds, for our server, a
+the per-round ratios target / ws_echo. ``--breakdown`` adds, for our server, a
 ``tracemalloc`` diff of the same step grouped by file (the largest 15).
 """
 
@@ -33,7 +35,9 @@ import sys
 import time
 from typing import Any
 
-TARGETS = ("ws_echo", "wsrpc")
+TARGETS = ("ws_echo", "wsrpc", "picows_echo", "wsrpc_picows")
+#: Servers that run under uvloop (the fast transport's stack).
+UVLOOP = frozenset(("picows_echo", "wsrpc_picows"))
 BATCH = 100
 TIMEOUT = 60.0
 
@@ -78,6 +82,27 @@ async def _serve(target: str, breakdown: bool) -> None:
 
         def count() -> int:
             return len(live)
+    elif target == "picows_echo":
+        from picows import WSListener, WSMsgType, ws_create_server
+
+        listeners: set[Any] = set()
+
+        class Echo(WSListener):
+            def on_ws_connected(self, transport: Any) -> None:
+                listeners.add(self)
+
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type is WSMsgType.TEXT:
+                    transport.send(WSMsgType.TEXT, frame.get_payload_as_bytes())
+
+            def on_ws_disconnected(self, transport: Any) -> None:
+                listeners.discard(self)
+
+        server = await ws_create_server(lambda _request: Echo(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        def count() -> int:
+            return len(listeners)
     else:
         from wsrpc_typed import Router, Server
 
@@ -87,7 +112,8 @@ async def _serve(target: str, breakdown: bool) -> None:
         async def add(a: int, b: int) -> int:
             return a + b
 
-        server = Server(router, port=0)
+        transport = "picows" if target == "wsrpc_picows" else "websockets"
+        server = Server(router, port=0, transport=transport)  # type: ignore[arg-type]
         await server.open()
         port = server.port
 
@@ -233,7 +259,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(_serve(args.serve, args.breakdown))
+        if args.serve in UVLOOP:
+            import uvloop
+
+            uvloop.run(_serve(args.serve, args.breakdown))
+        else:
+            asyncio.run(_serve(args.serve, args.breakdown))
         return
     if args.client:
         asyncio.run(_clients(args.client[0], int(args.client[1])))
@@ -244,12 +275,13 @@ def main(argv: list[str] | None = None) -> None:
         for target in order:
             kib, _ = measure(target, args.connections)
             per[target].append(kib)
-            print(f"round {round_ + 1} {target:8} {kib:6.2f} KiB/connection", flush=True)
-    ratios = [ours / raw for ours, raw in zip(per["wsrpc"], per["ws_echo"], strict=True)]
+            print(f"round {round_ + 1} {target:12} {kib:6.2f} KiB/connection", flush=True)
     print(f"\n{args.connections} idle connections, {args.repeat} rounds (medians):")
     for target in TARGETS:
-        print(f"  {target:8} {statistics.median(per[target]):6.2f} KiB/connection")
-    print(f"ratio wsrpc/ws_echo={statistics.median(ratios):.3f}")
+        print(f"  {target:12} {statistics.median(per[target]):6.2f} KiB/connection")
+    for target in TARGETS[1:]:
+        ratios = [ours / raw for ours, raw in zip(per[target], per["ws_echo"], strict=True)]
+        print(f"ratio {target}/ws_echo={statistics.median(ratios):.3f}")
     if args.breakdown:
         _, detail = measure("wsrpc", args.connections, breakdown=True)
         print("\nwhere our server's memory goes (tracemalloc, growth by file):")

@@ -42,11 +42,15 @@ from typing import IO, Any
 from .worker import DEFAULT_TARGETS, SERVER_KIND, TARGETS, WORKLOADS, machine_busy_seconds
 
 BASELINE = "ws_echo"
-#: Targets that import this checkout's wsrpc_typed (the others use only websockets).
-LIVE_TARGETS = frozenset(t for t in TARGETS if t not in ("ws_echo", "rpc_orjson"))
-#: The floor the project must meet: target / ws_echo calls/s, by workload.
-FLOORS = {"seq": 0.75, "pipe64": 0.85}
-FLOOR_TARGET = "wsrpc"
+#: The second baseline: the raw echo of the fast stack (picows, uvloop on both sides).
+FAST_BASELINE = "picows_echo"
+#: Targets that import this checkout's wsrpc_typed (the others use only websockets or picows).
+LIVE_TARGETS = frozenset(t for t in TARGETS if t not in ("ws_echo", "rpc_orjson", "picows_echo"))
+#: The floors the project must meet: (target, baseline) -> target / baseline calls/s, by workload.
+FLOORS = {
+    ("wsrpc", BASELINE): {"seq": 0.75, "pipe64": 0.85},
+    ("wsrpc_picows", FAST_BASELINE): {"seq": 0.75, "pipe64": 0.75},
+}
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -277,6 +281,7 @@ class Summary:
     p99_us: float
     server_us: float
     server_ratio: float
+    fast_ratio: float
     client_us: float
     server_cores: float
     client_cores: float
@@ -290,12 +295,15 @@ def summarise(results: list[dict[str, Any]], opts: Options) -> list[Summary]:
     for workload in opts.workloads:
         for target in opts.targets:
             mine = [r for r in results if r["workload"] == workload and r["target"] == target]
-            ratios, server_ratios = [], []
+            ratios, server_ratios, fast_ratios = [], [], []
             for r in mine:
                 base = cells.get((r["round"], workload, BASELINE))
                 if base is not None:
                     ratios.append(r["calls_per_s"] / base["calls_per_s"])
                     server_ratios.append(r["server_us_per_call"] / base["server_us_per_call"])
+                fast = cells.get((r["round"], workload, FAST_BASELINE))
+                if fast is not None:
+                    fast_ratios.append(r["calls_per_s"] / fast["calls_per_s"])
             rates = [r["calls_per_s"] for r in mine]
             summaries.append(
                 Summary(
@@ -307,6 +315,7 @@ def summarise(results: list[dict[str, Any]], opts: Options) -> list[Summary]:
                     p99_us=_median([r["p99_us"] for r in mine]),
                     server_us=_median([r["server_us_per_call"] for r in mine]),
                     server_ratio=_median(server_ratios),
+                    fast_ratio=_median(fast_ratios),
                     client_us=_median([r["client_us_per_call"] for r in mine]),
                     server_cores=_median([r["server_cores"] for r in mine]),
                     client_cores=_median([r["client_cores"] for r in mine]),
@@ -325,13 +334,14 @@ def report(summaries: list[Summary], results: list[dict[str, Any]], opts: Option
         f"cells={len(results)} attempts={sum(r['attempts'] for r in results)}",
         "",
         "| workload | target | calls/s (median) | x ws_echo (median of round ratios) "
-        "| p50 us | p99 us | server us/call | server x ws_echo | client us/call "
+        "| x picows_echo | p50 us | p99 us | server us/call | server x ws_echo | client us/call "
         "| cores srv/cli/max-other | spread |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
+        fast = "" if s.fast_ratio != s.fast_ratio else f"{s.fast_ratio:.2f}x"  # NaN: no baseline
         lines.append(
-            f"| {s.workload} | {s.target} | {s.calls_per_s:,.0f} | {s.ratio:.2f}x "
+            f"| {s.workload} | {s.target} | {s.calls_per_s:,.0f} | {s.ratio:.2f}x | {fast} "
             f"| {s.p50_us:,.0f} | {s.p99_us:,.0f} | {s.server_us:.1f} | {s.server_ratio:.2f}x "
             f"| {s.client_us:.1f} | {s.server_cores:.2f}/{s.client_cores:.2f}/"
             f"{s.foreign_cores:.2f} | {s.spread:.0%} |"
@@ -340,16 +350,21 @@ def report(summaries: list[Summary], results: list[dict[str, Any]], opts: Option
     for s in summaries:
         lines.append(
             f"ratio workload={s.workload} target={s.target} calls_x_ws_echo={s.ratio:.3f} "
-            f"server_cpu_x_ws_echo={s.server_ratio:.3f}"
+            f"server_cpu_x_ws_echo={s.server_ratio:.3f} calls_x_picows_echo={s.fast_ratio:.3f}"
         )
     lines.append("")
     for s in summaries:
-        floor = FLOORS.get(s.workload)
-        if _split_target(s.target)[0] == FLOOR_TARGET and floor is not None:
-            verdict = "PASS" if s.ratio >= floor else "BELOW"
+        for (target, baseline), floors in FLOORS.items():
+            floor = floors.get(s.workload)
+            if _split_target(s.target)[0] != target or floor is None:
+                continue
+            ratio = s.ratio if baseline == BASELINE else s.fast_ratio
+            if ratio != ratio:  # NaN: the baseline was not run
+                continue
+            verdict = "PASS" if ratio >= floor else "BELOW"
             lines.append(
-                f"floor {s.target} {s.workload}: {s.ratio:.2f}x ws_echo, needs >= {floor:.2f}x "
-                f"-> {verdict}"
+                f"floor {s.target} {s.workload}: {ratio:.2f}x {baseline}, "
+                f"needs >= {floor:.2f}x -> {verdict}"
             )
     return "\n".join(lines)
 
@@ -420,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown workload {w!r} (choose from {', '.join(WORKLOADS)})")
     if BASELINE not in targets:
         targets = (BASELINE, *targets)
+    if any(_split_target(t)[0] == "wsrpc_picows" for t in targets) and FAST_BASELINE not in targets:
+        targets = (*targets, FAST_BASELINE)
     quick = args.quick
     opts = Options(
         rounds=args.rounds if args.rounds is not None else (1 if quick else 5),

@@ -48,12 +48,18 @@ HOST = "127.0.0.1"
 #: The ws_echo payload: a 58-byte, request-sized text message (as in the anchors).
 ECHO_MESSAGE = '{"id":1,"method":"add","params":{"a":1,"b":1},"pad":"xxx"}'
 assert len(ECHO_MESSAGE.encode()) == 58
+#: The ``echo100k`` payload: a 102,400-character string, echoed (as in the anchors).
+BIG = "x" * 102_400
 
 #: The server process each target runs against.
 SERVER_KIND = {
     "ws_echo": "ws_echo",
     "wsrpc": "wsrpc",
     "wsrpc_typed": "wsrpc",
+    # picows, both sides under uvloop: picows' own echo (a listener that sends back each
+    # frame it gets, and a client that matches replies FIFO), and our typed calls on it.
+    "picows_echo": "picows_echo",
+    "wsrpc_picows": "wsrpc_picows",
     # Diagnostic targets (not run by default): a minimal hand-written orjson JSON-RPC
     # layer (the anchors' rpc_orjson), and each half of wsrpc against the other half of
     # it, to tell the cost of our server from the cost of our client.
@@ -65,9 +71,26 @@ SERVER_KIND = {
     "rpcapp_uvicorn": "rpcapp_uvicorn",
 }
 TARGETS = tuple(SERVER_KIND)
-DEFAULT_TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed")
-#: Calls in flight on the one connection, by workload.
-WORKLOADS = {"seq": 1, "pipe64": 64}
+DEFAULT_TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed", "picows_echo", "wsrpc_picows")
+#: Targets whose server and client run under uvloop (on picows).
+UVLOOP_TARGETS = frozenset(("picows_echo", "wsrpc_picows"))
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Connections, calls in flight on each, and whether each call carries ``BIG``."""
+
+    connections: int
+    depth: int
+    big: bool = False
+
+
+WORKLOADS = {
+    "seq": Workload(1, 1),
+    "pipe64": Workload(1, 64),
+    "conn32x8": Workload(32, 8),
+    "echo100k": Workload(1, 1, big=True),
+}
 
 #: How long the client waits for its in-flight calls once the window is over.
 DRAIN_TIMEOUT = 10.0
@@ -167,26 +190,30 @@ async def _rpc_orjson(ws: ServerConnection) -> None:
         while True:
             request = loads(await recv(decode=False))
             params = request["params"]
-            reply = {"jsonrpc": "2.0", "id": request["id"], "result": params["a"] + params["b"]}
+            result = params["s"] if request["method"] == "echo" else params["a"] + params["b"]
+            reply = {"jsonrpc": "2.0", "id": request["id"], "result": result}
             await send(dumps(reply), text=True)
 
 
-async def start_wsrpc_server() -> Any:
-    """Our server with the benchmark's router (port 0); the caller closes it."""
-    from wsrpc_typed import Router, Server
+def _picows_echo_listener() -> Any:
+    """picows' echo server listener: each text frame goes back as it came."""
+    from picows import WSListener, WSMsgType
 
-    router = Router()
+    text = WSMsgType.TEXT
 
-    @router.method
-    async def add(a: int, b: int) -> int:
-        return a + b
+    class Echo(WSListener):
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type is text:
+                transport.send(text, frame.get_payload_as_bytes())
+            elif frame.msg_type is WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
 
-    server = Server(router, host=HOST, port=0, compression=None)
-    await server.open()
-    return server
+    return Echo()
 
 
-def _add_router() -> Any:
+def _bench_router() -> Any:
+    """The benchmark's router: ``add`` and ``echo``."""
     from wsrpc_typed import Router
 
     router = Router()
@@ -195,7 +222,20 @@ def _add_router() -> Any:
     async def add(a: int, b: int) -> int:
         return a + b
 
+    @router.method
+    async def echo(s: str) -> str:
+        return s
+
     return router
+
+
+async def start_wsrpc_server(transport: str = "websockets") -> Any:
+    """Our server with the benchmark's router (port 0); the caller closes it."""
+    from wsrpc_typed import Server
+
+    server = Server(_bench_router(), host=HOST, port=0, compression=None, transport=transport)  # type: ignore[arg-type]
+    await server.open()
+    return server
 
 
 async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
@@ -215,7 +255,7 @@ async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind((HOST, 0))
     config = uvicorn.Config(
-        RpcApp(_add_router()), log_level="warning", ws_per_message_deflate=False
+        RpcApp(_bench_router()), log_level="warning", ws_per_message_deflate=False
     )
     server = Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -255,8 +295,14 @@ async def _run_server(kind: str, lifetime: float) -> None:
     elif kind == "rpc_orjson":
         async with serve(_rpc_orjson, HOST, 0, compression=None) as ws_server:
             await serve_until_stopped(ws_server.sockets[0].getsockname()[1])
-    elif kind == "wsrpc":
-        server = await start_wsrpc_server()
+    elif kind == "picows_echo":
+        from picows import ws_create_server
+
+        picows_server = await ws_create_server(lambda _request: _picows_echo_listener(), HOST, 0)
+        async with picows_server:
+            await serve_until_stopped(picows_server.sockets[0].getsockname()[1])
+    elif kind in ("wsrpc", "wsrpc_picows"):
+        server = await start_wsrpc_server("picows" if kind == "wsrpc_picows" else "websockets")
         try:
             await serve_until_stopped(server.port)
         finally:
@@ -278,8 +324,9 @@ async def _run_server(kind: str, lifetime: float) -> None:
 class EchoClient:
     """The ws_echo load client: replies matched FIFO with a deque of futures, no parsing."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, message: str = ECHO_MESSAGE) -> None:
         self._ws = ws
+        self._message = message
         self._waiters: deque[asyncio.Future[str | bytes]] = deque()
         self._reader = asyncio.create_task(self._read())
 
@@ -296,7 +343,7 @@ class EchoClient:
     async def call(self, i: int) -> str | bytes:
         future: asyncio.Future[str | bytes] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
-        await self._ws.send(ECHO_MESSAGE)
+        await self._ws.send(self._message)
         return await future
 
     async def close(self) -> None:
@@ -305,12 +352,52 @@ class EchoClient:
             await self._reader
 
 
+class PicowsEchoClient:
+    """The picows_echo load client: a listener resolves the oldest waiter with each reply."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message.encode()
+        self._waiters: deque[asyncio.Future[str]] = deque()
+        self._transport: Any = None
+
+    async def open(self, url: str) -> None:
+        from picows import WSListener, WSMsgType, ws_connect
+
+        waiters, text = self._waiters, WSMsgType.TEXT
+
+        class Replies(WSListener):
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type is text:
+                    waiters.popleft().set_result(frame.get_payload_as_utf8_text())
+
+            def on_ws_disconnected(self, transport: Any) -> None:
+                while waiters:
+                    waiters.popleft().set_exception(ConnectionError("connection closed"))
+
+        self._transport, _ = await ws_connect(Replies, url)
+        self._text = text
+
+    async def call(self, i: int) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._transport.send(self._text, self._message)
+        return await future
+
+    async def close(self) -> None:
+        self._transport.send_close()
+        self._transport.disconnect()
+        await self._transport.wait_disconnected()
+
+
 class OrjsonClient:
     """The anchors' rpc_orjson client: an id -> Future map and one reader task, orjson."""
 
-    def __init__(self, ws: ClientConnection, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, ws: ClientConnection, extra: dict[str, Any] | None = None, big: bool = False
+    ) -> None:
         self._ws = ws
         self._extra = extra or {}
+        self._big = big
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._reader = asyncio.create_task(self._read())
@@ -334,7 +421,11 @@ class OrjsonClient:
         id_ = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[id_] = future
-        request = {"jsonrpc": "2.0", "id": id_, "method": "add", "params": {"a": i, "b": 1}}
+        request: dict[str, Any] = (
+            {"jsonrpc": "2.0", "id": id_, "method": "echo", "params": {"s": BIG}}
+            if self._big
+            else {"jsonrpc": "2.0", "id": id_, "method": "add", "params": {"a": i, "b": 1}}
+        )
         if self._extra:
             request.update(self._extra)
         await self._ws.send(orjson.dumps(request), text=True)
@@ -346,25 +437,37 @@ class OrjsonClient:
             await self._reader
 
 
-async def _open_client(target: str, url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def _open_client(
+    target: str, url: str, big: bool = False
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     """Connect as ``target``; return its call function (checked once) and its closer."""
     if target == "ws_echo":
-        echo = EchoClient(await ws_connect(url, compression=None))
-        if await echo.call(0) != ECHO_MESSAGE:
+        message = BIG if big else ECHO_MESSAGE
+        echo = EchoClient(await ws_connect(url, compression=None, max_size=None), message)
+        if await echo.call(0) != message:
             raise SystemExit("ws_echo: the server did not echo the message")
         return echo.call, echo.close
+    if target == "picows_echo":
+        message = BIG if big else ECHO_MESSAGE
+        picows_echo = PicowsEchoClient(message)
+        await picows_echo.open(url)
+        if await picows_echo.call(0) != message:
+            raise SystemExit("picows_echo: the server did not echo the message")
+        return picows_echo.call, picows_echo.close
     if target in ("rpc_orjson", "wsrpc_server"):
         # Against our server, send what our client sends: its default 30 s timeout
         # travels with every request (a JSON-RPC extension), and the server honours it.
         extra = {"timeout": 30.0} if target == "wsrpc_server" else None
-        raw = OrjsonClient(await ws_connect(url, compression=None), extra)
-        if await raw.call(41) != 42:
-            raise SystemExit(f"{target}: add(41, 1) did not return 42")
+        raw = OrjsonClient(await ws_connect(url, compression=None, max_size=None), extra, big)
+        expected: Any = BIG if big else 42
+        if await raw.call(41) != expected:
+            raise SystemExit(f"{target}: the first call did not return {str(expected)[:10]}")
         return raw.call, raw.close
 
     import wsrpc_typed
 
-    conn = await wsrpc_typed.connect(url, compression=None)
+    transport = "picows" if target == "wsrpc_picows" else "websockets"
+    conn = await wsrpc_typed.connect(url, compression=None, transport=transport)  # type: ignore[arg-type]
 
     async def call_untyped(i: int) -> Any:
         return await conn.call("add", {"a": i, "b": 1})
@@ -372,15 +475,21 @@ async def _open_client(target: str, url: str) -> tuple[Call, Callable[[], Awaita
     async def call_typed(i: int) -> int:
         return await conn.call("add", {"a": i, "b": 1}, result_type=int)
 
+    async def echo_untyped(i: int) -> Any:
+        return await conn.call("echo", {"s": BIG})
+
+    async def echo_typed(i: int) -> str:
+        return await conn.call("echo", {"s": BIG}, result_type=str)
+
     call: Call
     if target in ("wsrpc", "wsrpc_client", "rpcapp_uvicorn"):
-        call = call_untyped
-    elif target == "wsrpc_typed":
-        call = call_typed
+        call = echo_untyped if big else call_untyped
+    elif target in ("wsrpc_typed", "wsrpc_picows"):
+        call = echo_typed if big else call_typed
     else:
         raise SystemExit(f"unknown target {target!r}")
-    if await call(41) != 42:
-        raise SystemExit(f"{target}: add(41, 1) did not return 42")
+    if await call(41) != (BIG if big else 42):
+        raise SystemExit(f"{target}: the first call did not return what it should")
     return call, conn.close
 
 
@@ -433,10 +542,15 @@ async def run_client(
     ``on_window`` is called at the start and the end of the measured window
     (the profiler uses it).
     """
-    call, close = await _open_client(target, url)
+    shape = WORKLOADS[workload]
+    clients = [await _open_client(target, url, shape.big) for _ in range(shape.connections)]
     state = LoadState()
-    depth = WORKLOADS[workload]
-    callers = [asyncio.create_task(_caller(call, state, k * 1_000_000)) for k in range(depth)]
+    depth = shape.connections * shape.depth
+    callers = [
+        asyncio.create_task(_caller(call, state, (n * shape.depth + k) * 1_000_000))
+        for n, (call, _) in enumerate(clients)
+        for k in range(shape.depth)
+    ]
     try:
         await asyncio.sleep(warmup)
         if on_window is not None:
@@ -456,7 +570,7 @@ async def run_client(
             task.cancel()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(DRAIN_TIMEOUT):
-                await close()
+                await asyncio.gather(*(close() for _, close in clients))
     if state.error is not None:
         raise SystemExit(f"{target}/{workload}: a call failed: {state.error!r}")
     wall = end.wall - start.wall
@@ -507,15 +621,29 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     args = parser.parse_args(argv)
     pin(args.cpu)
-    if args.role == "server":
-        asyncio.run(_run_server(args.kind, args.lifetime))
-    else:
-        result = asyncio.run(
-            run_client(
-                args.target, args.workload, args.url, args.server_pid, args.warmup, args.seconds
+    uvloop = (args.kind if args.role == "server" else args.target) in UVLOOP_TARGETS
+    with asyncio.Runner(loop_factory=_uvloop_factory() if uvloop else None) as runner:
+        if args.role == "server":
+            runner.run(_run_server(args.kind, args.lifetime))
+        else:
+            result = runner.run(
+                run_client(
+                    args.target,
+                    args.workload,
+                    args.url,
+                    args.server_pid,
+                    args.warmup,
+                    args.seconds,
+                )
             )
-        )
-        print(json.dumps(result), flush=True)
+            print(json.dumps(result), flush=True)
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    import uvloop
+
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from tests.helpers.apps import Events, build_router
 from tests.helpers.redis import RedisServer
 from tests.helpers.transports import SERVER_TRANSPORTS, Served, serve_on
 from wsrpc_typed import Router, Server
+from wsrpc_typed.transport import TransportName
 
 #: One timeout unit in seconds; raise WSRPC_TEST_TIME_SCALE on slow machines.
 UNIT = 5.0 * float(os.environ.get("WSRPC_TEST_TIME_SCALE", "1"))
@@ -26,9 +27,14 @@ def router(events: Events) -> Router:
     return build_router(events)
 
 
-@pytest.fixture
-async def server(router: Router) -> AsyncIterator[Server]:
-    async with Server(router, host="127.0.0.1", port=0) as srv:
+#: The transports a ``Server`` runs on: the ``server`` fixture runs on each.
+SERVER_LIBRARIES: tuple[TransportName, ...] = ("websockets", "picows")
+
+
+@pytest.fixture(params=SERVER_LIBRARIES)
+async def server(router: Router, request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+    """The test router on a ``Server``, on each transport in turn."""
+    async with Server(router, host="127.0.0.1", port=0, transport=request.param) as srv:
         yield srv
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed")
-WORKLOADS = ("seq", "pipe64")
+TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed", "picows_echo", "wsrpc_picows")
+#: One small-call workload over several connections and the large payload: every code path
+#: of the harness, in few cells (each cell starts two processes).
+WORKLOADS = ("conn32x8", "echo100k")
 
 
 def test_bench_rpc_quick_runs_and_reports_every_ratio() -> None:
@@ -25,8 +27,12 @@ def test_bench_rpc_quick_runs_and_reports_every_ratio() -> None:
             "--quick",
             "--rounds",
             "1",
+            "--workloads",
+            ",".join(WORKLOADS),
             "--seconds",
-            "0.3",
+            "0.2",
+            "--warmup",
+            "0.1",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -53,11 +59,13 @@ def test_bench_memory_runs_and_reports_both_targets() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    for target in ("ws_echo", "wsrpc"):
+    for target in ("ws_echo", "wsrpc", "picows_echo", "wsrpc_picows"):
         assert re.search(rf"^  {target} +-?\d+\.\d+ KiB/connection$", proc.stdout, re.M), (
             proc.stdout
         )
-    assert re.search(r"^ratio wsrpc/ws_echo=-?\d+\.\d+$", proc.stdout, re.M), proc.stdout
+    for target in ("wsrpc", "picows_echo", "wsrpc_picows"):
+        pattern = rf"^ratio {target}/ws_echo=-?\d+\.\d+$"
+        assert re.search(pattern, proc.stdout, re.M), proc.stdout
 
 
 def test_bench_backplane_quick_runs_and_reports_both_ratios() -> None:

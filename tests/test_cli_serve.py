@@ -22,6 +22,7 @@ from tests.helpers.cli_app import TOKEN
 from tests.helpers.processes import ROOT
 from wsrpc_typed import HandshakeRejected, Server, connect
 from wsrpc_typed import cli as cli_module
+from wsrpc_typed.transport import TransportName
 
 WSRPC = [sys.executable, "-m", "wsrpc_typed.cli"]
 APP = "tests.helpers.cli_app:router"
@@ -97,7 +98,7 @@ def test_serve_options_have_the_names_and_defaults_of_server() -> None:
     renamed = {"dialect": "default_dialect", "origin": "origins", "allowed_host": "allowed_hosts"}
     renamed |= {"interceptor": "interceptors", "certfile": "ssl", "keyfile": "ssl"}
     renamed |= {"fd": "sock", "backplane": "backplane", "backplane_ttl": "backplane"}
-    cli_only = {"target", "log_level", "access_log", "reload", "authenticate", "workers"}
+    cli_only = {"target", "log_level", "access_log", "reload", "authenticate", "workers", "loop"}
     for name, param in inspect.signature(cli_module.serve).parameters.items():
         if name in cli_only:
             continue
@@ -175,6 +176,27 @@ async def test_wss_with_a_certificate_from_the_command_line(
     async with connect(served.url, ssl=client_ssl) as conn:
         assert await conn.call("isPrime", {"n": 13}) is True
     await served.stop()
+
+
+@pytest.mark.parametrize(
+    ("transport", "loop", "running"),
+    [
+        ("picows", "uvloop", "uvloop"),
+        ("picows", "asyncio", "asyncio"),
+        ("websockets", "auto", "uvloop"),  # uvloop is installed with the dev extra
+    ],
+)
+async def test_transport_and_event_loop_from_the_command_line(
+    serve: StartServe, transport: str, loop: str, running: str
+) -> None:
+    served = await serve(APP, "--port", "0", "--transport", transport, "--loop", loop)
+    clients: tuple[TransportName, ...] = ("websockets", "picows")
+    for client_transport in clients:
+        async with connect(served.url, transport=client_transport) as conn:
+            assert await conn.call("echo", {"text": "fast"}) == "fast"
+    err = await served.stop()
+    assert f"transport {transport}, event loop {running}" in err
+    assert "picows.server" not in err  # its own connection lines are quieted
 
 
 async def test_access_log_and_handler_log_lines_name_the_connection_and_request(

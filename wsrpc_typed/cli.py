@@ -99,6 +99,39 @@ _AUTO = DialectChoice("auto")
 _JSONRPC = SubprotocolChoice(SUBPROTOCOLS[0])
 
 
+class TransportChoice(StrEnum):
+    """The ``--transport`` choices: the library that runs the sockets."""
+
+    websockets = "websockets"
+    picows = "picows"
+
+
+class LoopChoice(StrEnum):
+    """The ``--loop`` choices: ``auto`` is uvloop when it is installed, else asyncio's."""
+
+    auto = "auto"
+    asyncio = "asyncio"
+    uvloop = "uvloop"
+
+
+def loop_factory(choice: LoopChoice) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop factory for ``asyncio.Runner`` (``None``: asyncio's default loop).
+
+    Raises:
+        ModuleNotFoundError: ``uvloop`` was asked for and is not installed.
+    """
+    if choice is LoopChoice.asyncio:
+        return None
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        if choice is LoopChoice.uvloop:
+            raise
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 class LogLevel(StrEnum):
     """The ``--log-level`` choices."""
 
@@ -383,10 +416,26 @@ def serve(
             metavar="FD",
         ),
     ] = None,
+    transport: Annotated[
+        TransportChoice,
+        typer.Option(
+            help="The library that runs the sockets; picows is the faster one "
+            '(pip install "wsrpc-typed[fast]").',
+            envvar=_env("transport"),
+        ),
+    ] = TransportChoice.websockets,
+    loop: Annotated[
+        LoopChoice,
+        typer.Option(
+            help="The event loop; auto: uvloop when it is installed, else asyncio's.",
+            envvar=_env("loop"),
+        ),
+    ] = LoopChoice.auto,
 ) -> None:
     """Serve a router until SIGINT or SIGTERM, then shut down gracefully.
 
-    Prints "wsrpc-typed serving TARGET on ws://HOST:PORT" once it accepts connections.
+    Prints "wsrpc-typed serving TARGET on ws://HOST:PORT" once it accepts connections,
+    and logs the transport and the event loop it runs on.
     """
     configure_logging(log_level.value.upper())
     if reload:
@@ -425,13 +474,24 @@ def serve(
         "reuse_port": reuse_port,
         "sock": None if fd is None else socket.socket(fileno=fd),
         "backplane": None if backplane is None else _redis_backplane(backplane, backplane_ttl),
+        "transport": transport.value,
     }
+    if transport is TransportChoice.picows:
+        try:
+            import picows  # noqa: F401
+        except ModuleNotFoundError:
+            _usage('--transport picows needs picows: pip install "wsrpc-typed[fast]"')
+    try:
+        new_loop = loop_factory(loop)
+    except ModuleNotFoundError:
+        _usage('--loop uvloop needs uvloop: pip install "wsrpc-typed[fast]"')
     try:
         server = Server(router, **options)
     except ValueError as exc:
         _usage(str(exc))
-    if log_level is not LogLevel.debug:  # its open/close lines repeat ours, untagged
+    if log_level is not LogLevel.debug:  # their open/close lines repeat ours, untagged
         logging.getLogger("websockets").setLevel(logging.WARNING)
+        logging.getLogger("picows").setLevel(logging.WARNING)
     server.on("connection", _log_open)
     server.on("close", _log_closed)
 
@@ -439,17 +499,20 @@ def serve(
         # Handlers go in before the URL is printed: whoever reads it may signal at once,
         # and that must still drain and exit 0, not die by the default handler.
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        running_loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            running_loop.add_signal_handler(sig, stop.set)
         await server.open()
+        running = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        logger.info("transport %s, event loop %s", transport.value, running)
         print(f"wsrpc-typed serving {target} on {server.url}", flush=True)
         await stop.wait()
         logger.info("shutting down: draining calls for up to %s s", drain_timeout)
         await server.close()
 
     try:
-        asyncio.run(run())
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(run())
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}", exc)
 

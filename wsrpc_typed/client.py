@@ -21,7 +21,7 @@ from .dialects.jsonrpc import SUBPROTOCOL as JSONRPC
 from .errors import CallTimeout, ConnectionClosed
 from .interceptors import Call, Interceptor, intercept
 from .registry import Router
-from .transport import Transport
+from .transport import Transport, TransportName
 
 __all__ = ["Backoff", "Client", "connect"]
 
@@ -85,6 +85,9 @@ class Client:
             streams the application was consuming. The client itself never
             re-sends a call.
         interceptors: Hooks around every outgoing call (see :mod:`wsrpc_typed.interceptors`).
+        transport: ``"websockets"`` (default) or ``"picows"``, the faster one
+            (``pip install "wsrpc-typed[fast]"``; no ``compression``). Either talks
+            to a server on either.
     """
 
     def __init__(
@@ -106,7 +109,14 @@ class Client:
         ssl: ssl_module.SSLContext | None = None,
         on_reconnect: Callable[[Client], Any] | None = None,
         interceptors: Sequence[Interceptor] = (),
+        transport: TransportName = "websockets",
     ) -> None:
+        if transport not in ("websockets", "picows"):
+            raise ValueError(f"unknown transport {transport!r}; choose websockets or picows")
+        if transport == "picows" and compression is not None:
+            raise ValueError("the picows transport has no compression (use compression=None)")
+        self.transport = transport
+        """Which library runs the socket: ``"websockets"`` or ``"picows"``."""
         self.url = url
         self.router = router
         self.timeout = timeout
@@ -163,6 +173,10 @@ class Client:
 
     async def _open_transport(self) -> Transport:
         """Open the connection's transport: the opening handshake (override to swap it)."""
+        if self.transport == "picows":
+            from .adapters.picows import connect as picows_connect
+
+            return await picows_connect(self.url, **self._ws_options)
         return await ws_connect(self.url, **self._ws_options)
 
     async def _connect_once(self) -> None:

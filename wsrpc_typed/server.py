@@ -10,14 +10,17 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from .adapters.websockets import serve
+from .adapters.websockets import serve as serve_websockets
 from .connection import Connection
 from .hub import Authenticate, Backplane, Hub, Peer, Present, ServerEvent
 from .interceptors import Interceptor
 from .registry import Router
 from .security import OriginPolicy
+from .transport import TransportName
 
 __all__ = ["Server", "ServerEvent"]
+
+TRANSPORTS: tuple[TransportName, ...] = ("websockets", "picows")
 
 logger = logging.getLogger("wsrpc_typed")
 
@@ -90,6 +93,9 @@ class Server:
             none (this server is the deployment);
             :class:`~wsrpc_typed.adapters.redis.RedisBackplane` links workers
             through Redis.
+        transport: ``"websockets"`` (default) or ``"picows"``, the faster one
+            (``pip install "wsrpc-typed[fast]"``; no ``compression``). Both serve
+            every feature and dialect alike; run picows under uvloop for its speed.
     """
 
     def __init__(
@@ -122,7 +128,14 @@ class Server:
         reuse_port: bool = False,
         sock: socket.socket | None = None,
         backplane: Backplane | None = None,
+        transport: TransportName = "websockets",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
+        if transport == "picows" and compression is not None:
+            raise ValueError("the picows transport has no compression (use compression=None)")
+        self.transport: TransportName = transport
+        """Which library serves the sockets: ``"websockets"`` or ``"picows"``."""
         self.hub = Hub(
             router,
             default_dialect=default_dialect,
@@ -187,6 +200,11 @@ class Server:
         """
         if self._server is not None:
             raise RuntimeError("the server is already open")
+        serve = serve_websockets
+        if self.transport == "picows":
+            from .adapters.picows import serve as serve_picows
+
+            serve = serve_picows
         await self.hub.backplane.open()
         try:
             self._server = await serve(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .errors import ConnectionClosed
 
@@ -44,8 +44,13 @@ __all__ = [
     "Refused",
     "Transport",
     "TransportHandler",
+    "TransportName",
     "describe_close",
 ]
+
+#: The libraries that :class:`~wsrpc_typed.Server` and :func:`~wsrpc_typed.connect`
+#: can run their sockets on (``transport=``).
+TransportName = Literal["websockets", "picows"]
 
 #: Messages written together, at most, once a burst has started (see the module rules).
 COALESCE_FRAMES = 8

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from tests.helpers.asgi_servers import run_uvicorn
 from wsrpc_typed import Router, Server
 from wsrpc_typed.asgi import RpcApp
 from wsrpc_typed.connection import Connection
+from wsrpc_typed.transport import TransportName
 
 __all__ = ["SERVER_TRANSPORTS", "Served", "serve_on"]
 
-#: Every server transport, in the order the matrix runs them: our websockets server,
-#: and RpcApp under uvicorn (its default WebSocket implementation, websockets' sans-I/O).
-SERVER_TRANSPORTS: tuple[str, ...] = ("websockets", "uvicorn")
+#: Every server transport, in the order the matrix runs them: our server on websockets and
+#: on picows, and RpcApp under uvicorn (its default WebSocket implementation, websockets'
+#: sans-I/O).
+SERVER_TRANSPORTS: tuple[str, ...] = ("websockets", "picows", "uvicorn")
 
 #: Server options that are the ASGI server's under uvicorn: their uvicorn.Config names.
 _UVICORN_OPTIONS = {
@@ -75,9 +77,10 @@ class _Uvicorn:
 @asynccontextmanager
 async def serve_on(transport: str, router: Router, **options: Any) -> AsyncIterator[Served]:
     """Serve ``router`` with ``Server`` options on ``transport``, on 127.0.0.1 port 0."""
-    if transport == "websockets":
-        async with Server(router, host="127.0.0.1", port=0, **options) as server:
-            yield server
+    if transport in ("websockets", "picows"):
+        name = cast(TransportName, transport)
+        async with Server(router, host="127.0.0.1", port=0, transport=name, **options) as srv:
+            yield srv
     elif transport == "uvicorn":
         server_options = {
             _UVICORN_OPTIONS[name]: options.pop(name)

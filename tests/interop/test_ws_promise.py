@@ -31,6 +31,7 @@ from tests.helpers.apps import build_router
 from tests.helpers.asgi_servers import run_uvicorn
 from wsrpc_typed import Connection, Message, Server, connect
 from wsrpc_typed.asgi import RpcApp
+from wsrpc_typed.transport import TransportName
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "v2_client.mjs"
@@ -119,6 +120,10 @@ class Run:
         return f"stdout: {self.stdout[-4000:]}\nstderr: {self.stderr[-4000:]}"
 
 
+#: The client's encodings.
+MODES = ("msgpack", "json")
+
+
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
@@ -130,9 +135,11 @@ def _node() -> str:
 
 @asynccontextmanager
 async def _serving(where: str, side: ServerSide) -> AsyncIterator[str]:
-    """The test router, served ``where``: our Server, or RpcApp mounted in FastAPI."""
-    if where == "websockets":
-        async with Server(build_router(), host="127.0.0.1", port=0) as server:
+    """The test router, served ``where``: our Server (on websockets or picows), or RpcApp
+    mounted in FastAPI."""
+    if where in ("websockets", "picows"):
+        transport: TransportName = "picows" if where == "picows" else "websockets"
+        async with Server(build_router(), host="127.0.0.1", port=0, transport=transport) as server:
             server.on("connection", side.attach)
             server.on("error", side.reported.append)
             yield server.url
@@ -178,16 +185,11 @@ async def _run(mode: str, where: str = "websockets") -> Run:
 
 @pytest.fixture(
     scope="module",
-    params=[
-        ("msgpack", "websockets"),
-        ("json", "websockets"),
-        ("msgpack", "fastapi-mount"),
-        ("json", "fastapi-mount"),
-    ],
+    params=[(mode, where) for where in ("websockets", "picows", "fastapi-mount") for mode in MODES],
     ids=lambda param: "-".join(param),
 )
 def run(request: pytest.FixtureRequest) -> Run:
-    """Each mode, against our Server and through RpcApp mounted in FastAPI under uvicorn."""
+    """Each mode, against our Server on each transport and through RpcApp in FastAPI."""
     # A fresh event loop for the module-scoped run; the tests themselves are sync.
     return asyncio.run(_run(*request.param))
 

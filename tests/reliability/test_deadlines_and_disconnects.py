@@ -20,9 +20,10 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from tests.conftest import UNIT
+from tests.helpers.transports import Served, serve_on
 from tests.helpers.waiting import eventually
 from tests.reliability.limits_probes import LogWatch, percentile, task_count
-from wsrpc_typed import CallTimeout, Client, DeadlineExceeded, Router, Server, connect
+from wsrpc_typed import CallTimeout, Client, DeadlineExceeded, Router, connect
 
 
 class Timeline:
@@ -62,17 +63,18 @@ def timeline() -> Timeline:
 
 
 @pytest.fixture
-async def server(timeline: Timeline) -> AsyncIterator[Server]:
+async def server(timeline: Timeline, server_transport: str) -> AsyncIterator[Served]:
     # A short drain: a failing case (handlers left running) still ends quickly.
-    srv = Server(linger_router(timeline), port=0, max_in_flight=100, drain_timeout=UNIT / 10)
-    async with srv:
+    router = linger_router(timeline)
+    options = {"max_in_flight": 100, "drain_timeout": UNIT / 10}
+    async with serve_on(server_transport, router, **options) as srv:
         yield srv
 
 
 # -- 18: deadline enforcement and propagation -----------------------------------------
 
 
-async def test_18_deadlines_end_calls_on_both_sides(server: Server, timeline: Timeline) -> None:
+async def test_18_deadlines_end_calls_on_both_sides(server: Served, timeline: Timeline) -> None:
     deadline, slack, calls, connections = 0.1, UNIT / 100, 100, 4  # slack: 50 ms at scale 1
     loop = asyncio.get_running_loop()
     sent: dict[int, float] = {}
@@ -117,7 +119,7 @@ async def test_18_deadlines_end_calls_on_both_sides(server: Server, timeline: Ti
 
 @pytest.mark.parametrize("timeout", [0, -1.5])
 async def test_18_a_deadline_that_has_passed_fails_at_once_without_running_the_handler(
-    server: Server, timeline: Timeline, timeout: float
+    server: Served, timeline: Timeline, timeout: float
 ) -> None:
     loop = asyncio.get_running_loop()
     async with ws_connect(server.url, subprotocols=[Subprotocol("jsonrpc-2.0")]) as ws:
@@ -145,7 +147,7 @@ async def test_18_a_deadline_that_has_passed_fails_at_once_without_running_the_h
 
 @pytest.mark.parametrize("ending", ["fin", "rst"])
 async def test_19_a_connection_that_ends_without_a_close_frame_cancels_its_handlers(
-    server: Server, timeline: Timeline, ending: str
+    server: Served, timeline: Timeline, ending: str
 ) -> None:
     calls = 100  # the server's max_in_flight: the connection is at its cap
     tasks_before = task_count()
@@ -184,16 +186,12 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 
 
 async def test_19_a_frozen_client_process_is_detected_by_keepalive_and_its_work_cancelled(
-    timeline: Timeline,
+    timeline: Timeline, server_transport: str
 ) -> None:
     calls, ping_interval, ping_timeout = 50, UNIT / 10, UNIT / 10
-    server = Server(
-        linger_router(timeline),
-        port=0,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
-    async with server:
+    router = linger_router(timeline)
+    options = {"ping_interval": ping_interval, "ping_timeout": ping_timeout}
+    async with serve_on(server_transport, router, **options) as server:
         tasks_before = task_count()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", CLIENT, server.url, str(calls)

@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
+from tests.helpers.transports import serve_on
 from tests.reliability.hostile_support import (
     JSONRPC,
     SCALE,
@@ -115,13 +116,13 @@ async def flood(
     return report
 
 
-async def test_06_malformed_flood(router: Router) -> None:
+async def test_06_malformed_flood(router: Router, server_transport: str) -> None:
     # 10,000 bad messages from 50 connections in 5 s, while 10 clients call 100 times a second.
     # The baseline is the same scenario without the fault: 50 connections sending as many
     # well-formed calls, so the attacker's own CPU weighs on both phases alike.
     connections, messages, rate = 50, 10_000, 2000
     with LogWatch() as log:
-        async with Server(router, port=0) as server:
+        async with serve_on(server_transport, router) as server:
             url = server.url
             good_load = flood(url, connections, messages, rate, "good")
             baseline, answered = await steady_phase(url, 10, 100, good_load)
@@ -163,10 +164,13 @@ async def closed_by_server(ws: ClientConnection, send: Any) -> float:
     return loop.time() - started
 
 
-async def test_07_oversize_messages_close_1009_fast(router: Router) -> None:
+async def test_07_oversize_messages_close_1009_fast(router: Router, server_transport: str) -> None:
     loop = asyncio.get_running_loop()
     max_size = MiB
-    async with Server(router, port=0, max_size=max_size) as server, connect(server.url) as other:
+    async with (
+        serve_on(server_transport, router, max_size=max_size) as server,
+        connect(server.url) as other,
+    ):
         request = {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [""]}
         padding = max_size - len(json.dumps(request))
         just_fits = json.dumps({**request, "params": ["y" * padding]})
@@ -275,9 +279,11 @@ async def test_08_compression_bombs_close_1009(router: Router) -> None:
     assert peak < len(bombs) * 2 * max_size, f"RSS peaked {peak / MiB:.1f} MiB higher"
 
 
-async def test_08_rsv1_without_compression_is_a_protocol_error(router: Router) -> None:
+async def test_08_rsv1_without_compression_is_a_protocol_error(
+    router: Router, server_transport: str
+) -> None:
     async with (
-        Server(router, port=0) as server,
+        serve_on(server_transport, router) as server,
         ws_connect(server.url, subprotocols=JSONRPC, compression="deflate") as ws,
     ):
         assert ws.response is not None

@@ -22,11 +22,13 @@ import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import UNIT
+from tests.helpers.transports import Served, serve_on
 from tests.reliability.hostile_support import (
     SCALE,
     exchange,
@@ -65,14 +67,24 @@ def counting_router(tally: Tally) -> Router:
     return router
 
 
-def counting_server(tally: Tally, **options: Any) -> Server:
-    server = Server(counting_router(tally), host="127.0.0.1", port=0, **options)
+@contextlib.asynccontextmanager
+async def counting_server(
+    tally: Tally, transport: str = "websockets", **options: Any
+) -> AsyncIterator[Served]:
+    """The counting router served on ``transport``; ``tally.connections`` counts connections."""
 
     def connected(conn: object) -> None:
         tally.connections += 1
 
-    server.on("connection", connected)
-    return server
+    async with serve_on(transport, counting_router(tally), **options) as server:
+        server.on("connection", connected)
+        yield server
+
+
+def port_of(server: Served) -> int:
+    port = urlsplit(server.url).port
+    assert port is not None
+    return port
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -172,12 +184,12 @@ async def slowloris(port: int, request: bytes) -> float:
         writer.close()
 
 
-async def test_11_handshake_abuse() -> None:
+async def test_11_handshake_abuse(server_transport: str) -> None:
     tally = Tally()
     loop = asyncio.get_running_loop()
     with LogWatch() as log:
-        async with counting_server(tally, open_timeout=OPEN_TIMEOUT) as server:
-            port = server.port
+        async with counting_server(tally, server_transport, open_timeout=OPEN_TIMEOUT) as server:
+            port = port_of(server)
             host = f"127.0.0.1:{port}"
             opened = await asyncio.to_thread(open_silent, port, 500)
             silent = asyncio.ensure_future(
@@ -269,16 +281,16 @@ def without_host(request: bytes) -> bytes:
     ids=[row[0] for row in DEFAULT_POLICY],
 )
 async def test_12_default_origin_and_host_policy(
-    hosts: Sequence[str], origins: Sequence[str], statuses: set[int]
+    hosts: Sequence[str], origins: Sequence[str], statuses: set[int], server_transport: str
 ) -> None:
     tally = Tally()
     with LogWatch() as log:
-        async with counting_server(tally) as server:
-            host, extra = headers_for(hosts, origins, server.port)
+        async with counting_server(tally, server_transport) as server:
+            host, extra = headers_for(hosts, origins, port_of(server))
             request = upgrade_request(host, extra=extra)
             if not hosts:
                 request = without_host(request)
-            status, reply = await handshake(server.port, request, COUNT_CALL)
+            status, reply = await handshake(port_of(server), request, COUNT_CALL)
     assert status in statuses
     if status == 101:
         assert reply == {"jsonrpc": "2.0", "id": 1, "result": 1}  # the probe does reach
@@ -304,13 +316,14 @@ ALLOW_LIST: list[tuple[str, list[str | None], str | None, int]] = [
     ids=[row[0] for row in ALLOW_LIST],
 )
 async def test_12_origin_allow_list(
-    policy: list[str | None], origin: str | None, status: int
+    policy: list[str | None], origin: str | None, status: int, server_transport: str
 ) -> None:
     tally = Tally()
-    async with counting_server(tally, origins=policy) as server:
-        host = f"127.0.0.1:{server.port}"
-        extra = [] if origin is None else [("Origin", origin.format(port=server.port))]
-        got, _ = await handshake(server.port, upgrade_request(host, extra=extra), COUNT_CALL)
+    async with counting_server(tally, server_transport, origins=policy) as server:
+        port = port_of(server)
+        host = f"127.0.0.1:{port}"
+        extra = [] if origin is None else [("Origin", origin.format(port=port))]
+        got, _ = await handshake(port, upgrade_request(host, extra=extra), COUNT_CALL)
     assert got == status
     assert tally.calls == (1 if status == 101 else 0)
 
@@ -385,7 +398,9 @@ def tally() -> Tally:
 
 @pytest.fixture
 async def guarded(tally: Tally) -> AsyncIterator[Server]:
-    async with counting_server(tally) as server:
+    server = Server(counting_router(tally), host="127.0.0.1", port=0)
+    server.on("connection", lambda conn: setattr(tally, "connections", tally.connections + 1))
+    async with server:
         yield server
 
 

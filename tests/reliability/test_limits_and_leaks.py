@@ -25,6 +25,7 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.typing import Subprotocol
 
 from tests.conftest import UNIT
+from tests.helpers.transports import serve_on
 from tests.helpers.waiting import eventually
 from tests.reliability.limits_probes import (
     LogWatch,
@@ -132,14 +133,14 @@ async def sampler() -> AsyncIterator[Sampler]:
 
 
 async def test_14_a_client_that_never_reads_is_dropped_without_hurting_others(
-    sampler: Sampler,
+    sampler: Sampler, server_transport: str
 ) -> None:
     send_timeout = UNIT / 10
     requests, reply_size, samples = 50_000, 4096, 1_000
     gauge = Gauge()
-    server = Server(gauge_router(gauge), port=0, send_timeout=send_timeout)
+    serving = serve_on(server_transport, gauge_router(gauge), send_timeout=send_timeout)
     with LogWatch() as log:
-        async with server, connect(server.url) as healthy:
+        async with serving as server, connect(server.url) as healthy:
             stalled = StalledPeer(server.url)
             await stalled.open()
             # Every request built up front, so the flood costs the loop no CPU.

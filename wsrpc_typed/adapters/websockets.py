@@ -51,7 +51,7 @@ from websockets.extensions.permessage_deflate import (
 )
 from websockets.frames import Opcode
 from websockets.headers import parse_subprotocol
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, CONNECTING, OPEN
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
@@ -618,14 +618,20 @@ class _ServerSide(WebsocketsProtocol):
                 if "Server" in response.headers:
                     del response.headers["Server"]
                 self._acceptor.response_headers(response.headers, request)
-        ws.send_response(response)
-        self._flush()
         if response.status_code != 101:
+            ws.send_response(response)
+            self._flush()
             self._expect_close()
             return
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
+        self._upgrade(response, cast(Accepted, decision), early)
+
+    def _upgrade(self, response: Response, accepted: Accepted, early: list[Any]) -> None:
+        """Send the 101 ``response`` and serve the connection (another adapter may take over)."""
+        cast(ServerProtocol, self._ws).send_response(response)
+        self._flush()
         self._opening = None
         if early:
             self._process(early)
@@ -636,7 +642,7 @@ class _ServerSide(WebsocketsProtocol):
             transport.resume_reading()
         for data in held or ():
             self.data_received(data)
-        self._acceptor.attach(self, cast(Accepted, decision))
+        self._acceptor.attach(self, accepted)
 
 
 class _ClientSide(WebsocketsProtocol):

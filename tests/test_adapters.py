@@ -1,9 +1,15 @@
-"""The websockets sans-I/O adapter over real loopback sockets, against websockets' own peers."""
+"""The transport adapters over real loopback sockets, against websockets' own peers.
+
+Each test of the Transport contract runs on every adapter (the ``adapter``
+fixture): websockets' sans-I/O protocol and picows. Compression is the
+websockets adapter's alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,10 +18,43 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
 from tests.conftest import UNIT
-from wsrpc_typed.adapters.websockets import WebsocketsProtocol, connect, serve
+from tests.reliability.hostile_support import masked_frame
+from wsrpc_typed.adapters import picows as picows_adapter
+from wsrpc_typed.adapters import websockets as websockets_adapter
+from wsrpc_typed.adapters.picows import PicowsTransport
+from wsrpc_typed.adapters.websockets import WebsocketsProtocol, connect
 from wsrpc_typed.errors import ConnectionClosed, HandshakeFailed, HandshakeRejected
 from wsrpc_typed.security import Handshake
 from wsrpc_typed.transport import COALESCE_FRAMES, Accepted, Refused, Transport
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One adapter's ``serve`` and ``connect``."""
+
+    name: str
+    serve: Callable[..., Awaitable[asyncio.Server]]
+    connect: Callable[..., Awaitable[Any]]
+
+
+ADAPTERS = {
+    "websockets": Adapter("websockets", websockets_adapter.serve, websockets_adapter.connect),
+    "picows": Adapter("picows", picows_adapter.serve, picows_adapter.connect),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def adapter(request: pytest.FixtureRequest) -> Adapter:
+    """Each adapter in turn."""
+    return ADAPTERS[request.param]
+
+
+def socket_transport(transport: Any) -> Any:
+    """The asyncio transport under one of our transports."""
+    if isinstance(transport, PicowsTransport):
+        assert transport._ws is not None
+        return transport._ws.underlying_transport
+    return transport._transport
 
 
 class Recorder:
@@ -69,7 +108,7 @@ class Hub:
         self.start = start
         self.echo = echo
         self.handshakes: list[Handshake] = []
-        self.attached: asyncio.Queue[tuple[WebsocketsProtocol, Recorder]] = asyncio.Queue()
+        self.attached: asyncio.Queue[tuple[Any, Recorder]] = asyncio.Queue()
 
     async def handshake(self, handshake: Handshake, /) -> Accepted | Refused:
         self.handshakes.append(handshake)
@@ -82,25 +121,27 @@ class Hub:
         headers["X-Hub"] = "yes"
 
     def attach(self, transport: Any, accepted: Accepted, /) -> None:
-        assert isinstance(transport, WebsocketsProtocol)
+        assert isinstance(transport, WebsocketsProtocol | PicowsTransport)
         recorder = Recorder(transport, echo=self.echo)
         if self.start:
             transport.start(recorder)
         self.attached.put_nowait((transport, recorder))
 
-    async def next(self) -> tuple[WebsocketsProtocol, Recorder]:
+    async def next(self) -> tuple[Any, Recorder]:
         return await asyncio.wait_for(self.attached.get(), UNIT)
 
 
-async def _listen(hub: Hub, **options: Any) -> tuple[asyncio.Server, str]:
-    server = await serve(hub, "127.0.0.1", 0, **options)
+async def _listen(
+    hub: Hub, adapter: Adapter = ADAPTERS["websockets"], **options: Any
+) -> tuple[asyncio.Server, str]:
+    server = await adapter.serve(hub, "127.0.0.1", 0, **options)
     return server, f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 @pytest.fixture
-async def hub_url() -> AsyncIterator[tuple[Hub, str]]:
+async def hub_url(adapter: Adapter) -> AsyncIterator[tuple[Hub, str]]:
     hub = Hub(subprotocols=("a", "b"))
-    server, url = await _listen(hub)
+    server, url = await _listen(hub, adapter)
     async with server:
         yield hub, url
 
@@ -137,18 +178,22 @@ async def _ws_peer(peer: WsPeer, **options: Any) -> tuple[Any, str]:
 
 
 class CountingWrites:
-    """Counts the socket writes of our transport (wraps its asyncio transport's write)."""
+    """Counts the socket writes of our transport (wraps its asyncio transport's writes)."""
 
-    def __init__(self, proto: WebsocketsProtocol) -> None:
+    def __init__(self, proto: Any) -> None:
         self.sizes: list[int] = []
-        transport: Any = proto._transport
-        write = transport.write
+        transport: Any = socket_transport(proto)
+        write, writelines = transport.write, transport.writelines
 
         def counting(data: Any) -> None:
             self.sizes.append(len(data))
             write(data)
 
-        transport.write = counting
+        def counting_lines(lines: Any) -> None:
+            self.sizes.append(sum(len(line) for line in lines))
+            writelines(lines)
+
+        transport.write, transport.writelines = counting, counting_lines
 
 
 # Receiving (our server, websockets' client)
@@ -188,9 +233,11 @@ async def test_a_fragmented_message_is_reassembled(hub_url: tuple[Hub, str]) -> 
     assert recorder.messages == ["fragmented ✓", b"\x00\x01\x02", "after"]
 
 
-async def test_messages_before_start_are_delivered_at_start_then_the_end() -> None:
+async def test_messages_before_start_are_delivered_at_start_then_the_end(
+    adapter: Adapter,
+) -> None:
     hub = Hub(start=False)
-    server, url = await _listen(hub)
+    server, url = await _listen(hub, adapter)
     async with server:
         async with ws_connect(url, compression=None) as ws:
             transport, recorder = await hub.next()
@@ -242,9 +289,9 @@ async def test_abort_drops_at_once_and_reports_once(hub_url: tuple[Hub, str]) ->
     assert [e.code for e in recorder.lost] == [1006]
 
 
-async def test_max_size_closes_with_1009() -> None:
+async def test_max_size_closes_with_1009(adapter: Adapter) -> None:
     hub = Hub()
-    server, url = await _listen(hub, max_size=1024)
+    server, url = await _listen(hub, adapter, max_size=1024)
     async with server, ws_connect(url, compression=None) as ws:
         _, recorder = await hub.next()
         await ws.send("x" * 1000)
@@ -261,9 +308,11 @@ async def test_max_size_closes_with_1009() -> None:
     assert [e.code for e in recorder.lost] == [1009]
 
 
-async def test_invalid_utf8_in_a_text_frame_closes_with_1007(hub_url: tuple[Hub, str]) -> None:
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007(
+    hub_url: tuple[Hub, str], adapter: Adapter
+) -> None:
     hub, url = hub_url
-    client = await connect(url)
+    client = await adapter.connect(url)
     _, recorder = await hub.next()
     mine = Recorder()
     client.start(mine)
@@ -286,7 +335,7 @@ async def test_pause_reading_stops_delivery_and_tcp_reading(hub_url: tuple[Hub, 
             await ws.send(f"more{n}")
         await asyncio.sleep(0.2)
         assert recorder.messages == ["one"]
-        tcp: Any = transport._transport
+        tcp = socket_transport(transport)
         assert not tcp.is_reading()
         transport.resume_reading()
         assert tcp.is_reading()
@@ -326,12 +375,13 @@ async def test_subprotocol_and_response_headers(hub_url: tuple[Hub, str]) -> Non
     assert handshake.bearer_token() == "t0k"
 
 
-async def test_a_refused_handshake_is_handshake_rejected() -> None:
+@pytest.mark.parametrize("client", sorted(ADAPTERS))
+async def test_a_refused_handshake_is_handshake_rejected(adapter: Adapter, client: str) -> None:
     hub = Hub(refuse=Refused(401, "Who are you?"))
-    server, url = await _listen(hub)
+    server, url = await _listen(hub, adapter)
     async with server:
         with pytest.raises(HandshakeRejected) as caught:
-            await connect(url)
+            await ADAPTERS[client].connect(url)
         assert (caught.value.status, caught.value.body) == (401, "Who are you?\n")
         assert caught.value.headers["content-type"].startswith("text/plain")
         assert hub.attached.empty()
@@ -349,9 +399,9 @@ async def test_a_plain_http_request_gets_websockets_error_response(
     assert response.startswith(b"HTTP/1.1 426 ")
 
 
-async def test_the_server_drops_a_silent_connection_after_open_timeout() -> None:
+async def test_the_server_drops_a_silent_connection_after_open_timeout(adapter: Adapter) -> None:
     hub = Hub()
-    server, url = await _listen(hub, open_timeout=0.2)
+    server, url = await _listen(hub, adapter, open_timeout=0.2)
     async with server:
         port = int(url.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -362,11 +412,11 @@ async def test_the_server_drops_a_silent_connection_after_open_timeout() -> None
 # Client side (ours) against websockets' server
 
 
-async def test_client_round_trip_ping_and_close() -> None:
+async def test_client_round_trip_ping_and_close(adapter: Adapter) -> None:
     peer = WsPeer(echo=True)
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         recorder = Recorder()
         client.start(recorder)
         client.send(b"hello", text=True)
@@ -383,7 +433,7 @@ async def test_client_round_trip_ping_and_close() -> None:
         client.ping()
 
 
-async def test_client_messages_before_start_are_kept() -> None:
+async def test_client_messages_before_start_are_kept(adapter: Adapter) -> None:
     async def greet(ws: ServerConnection) -> None:
         await ws.send("hi")
         await ws.send("there")
@@ -391,7 +441,7 @@ async def test_client_messages_before_start_are_kept() -> None:
 
     async with ws_serve(greet, "127.0.0.1", 0, compression=None) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        client = await connect(url)
+        client = await adapter.connect(url)
         await asyncio.wait_for(client.wait_closed(), UNIT)
         recorder = Recorder()
         client.start(recorder)
@@ -399,11 +449,11 @@ async def test_client_messages_before_start_are_kept() -> None:
     assert [(e.code, e.reason) for e in recorder.lost] == [(1000, "done")]
 
 
-async def test_a_burst_is_written_in_groups_in_order() -> None:
+async def test_a_burst_is_written_in_groups_in_order(adapter: Adapter) -> None:
     peer = WsPeer()
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         client.start(Recorder())
         writes = CountingWrites(client)
         client.send(b"alone", text=True)
@@ -421,11 +471,11 @@ async def test_a_burst_is_written_in_groups_in_order() -> None:
     assert peer.received == ["alone", *(str(n) for n in range(count))]
 
 
-async def test_send_waits_while_the_peer_does_not_read() -> None:
+async def test_send_waits_while_the_peer_does_not_read(adapter: Adapter) -> None:
     peer = WsPeer(read=False)
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url, close_timeout=0.5)
+        client = await adapter.connect(url, close_timeout=0.5)
         client.start(Recorder())
         chunk = b"x" * (256 * 1024)
         waiting = None
@@ -444,11 +494,11 @@ async def test_send_waits_while_the_peer_does_not_read() -> None:
         await client.close()
 
 
-async def test_the_closing_handshake_times_out_and_aborts() -> None:
+async def test_the_closing_handshake_times_out_and_aborts(adapter: Adapter) -> None:
     peer = WsPeer(read=False)  # never reads our close frame
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url, close_timeout=0.3)
+        client = await adapter.connect(url, close_timeout=0.3)
         recorder = Recorder()
         client.start(recorder)
         started = asyncio.get_running_loop().time()
@@ -459,7 +509,7 @@ async def test_the_closing_handshake_times_out_and_aborts() -> None:
         peer.release.set()
 
 
-async def test_handshake_against_a_non_websocket_responder_fails() -> None:
+async def test_handshake_against_a_non_websocket_responder_fails(adapter: Adapter) -> None:
     async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -477,12 +527,12 @@ async def test_handshake_against_a_non_websocket_responder_fails() -> None:
         async with server:
             url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
             with pytest.raises(HandshakeFailed) as caught:
-                await connect(url)
+                await adapter.connect(url)
             assert isinstance(caught.value, HandshakeRejected) is rejected
             assert caught.value.__cause__ is not None
 
 
-async def test_handshake_timeout_and_unreachable_server() -> None:
+async def test_handshake_timeout_and_unreachable_server(adapter: Adapter) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()
         writer.close()
@@ -491,9 +541,9 @@ async def test_handshake_timeout_and_unreachable_server() -> None:
     async with server:
         port = server.sockets[0].getsockname()[1]
         with pytest.raises(HandshakeFailed):
-            await connect(f"ws://127.0.0.1:{port}", open_timeout=0.2)
+            await adapter.connect(f"ws://127.0.0.1:{port}", open_timeout=0.2)
     with pytest.raises(ConnectionRefusedError):
-        await connect(f"ws://127.0.0.1:{port}")
+        await adapter.connect(f"ws://127.0.0.1:{port}")
 
 
 # Ours against ours
@@ -519,11 +569,14 @@ async def test_compression_deflate_round_trip() -> None:
         await client.close()
 
 
-async def test_subprotocol_negotiated_between_ours() -> None:
+@pytest.mark.parametrize("client_side", sorted(ADAPTERS))
+async def test_subprotocol_negotiated_between_ours(adapter: Adapter, client_side: str) -> None:
     hub = Hub(subprotocols=("v2", "v1"), echo=True)
-    server, url = await _listen(hub)
+    server, url = await _listen(hub, adapter)
     async with server:
-        client = await connect(url, subprotocols=["v1", "v2"], headers={"X-Me": "1"})
+        client = await ADAPTERS[client_side].connect(
+            url, subprotocols=["v1", "v2"], headers={"X-Me": "1"}
+        )
         transport, _ = await hub.next()
         assert client.subprotocol == "v1" == transport.subprotocol
         assert client.request_headers["x-me"] == "1"
@@ -531,11 +584,11 @@ async def test_subprotocol_negotiated_between_ours() -> None:
         await asyncio.wait_for(transport.wait_closed(), UNIT)
 
 
-async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration() -> None:
+async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration(adapter: Adapter) -> None:
     peer = WsPeer()
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         client.start(Recorder())
         writes = CountingWrites(client)
         client.send(b'{"n":1}', text=True)
@@ -549,11 +602,13 @@ async def test_a_lone_message_goes_out_alone_at_the_end_of_the_iteration() -> No
     assert peer.received == ['{"n":1}', '{"n":2}']
 
 
-async def test_messages_sent_before_a_close_arrive_before_it_and_later_sends_raise() -> None:
+async def test_messages_sent_before_a_close_arrive_before_it_and_later_sends_raise(
+    adapter: Adapter,
+) -> None:
     peer = WsPeer()
     server, url = await _ws_peer(peer)
     async with server:
-        client = await connect(url)
+        client = await adapter.connect(url)
         client.start(Recorder())
         for n in range(5):
             client.send(b"%d" % n, text=True)
@@ -564,3 +619,37 @@ async def test_messages_sent_before_a_close_arrive_before_it_and_later_sends_rai
     assert peer.received == ["0", "1", "2", "3", "4"]
     assert peer.close_code == 1000
     assert (caught.value.code, caught.value.reason) == (1000, "bye")
+
+
+# picows' own
+
+
+async def test_picows_has_no_compression() -> None:
+    with pytest.raises(ValueError, match="no compression"):
+        await picows_adapter.serve(Hub(), "127.0.0.1", 0, compression="deflate")
+    with pytest.raises(ValueError, match="no compression"):
+        await picows_adapter.connect("ws://127.0.0.1:1", compression="deflate")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "ws://"])
+async def test_picows_refuses_an_invalid_url(url: str) -> None:
+    with pytest.raises(ValueError):
+        await picows_adapter.connect(url)
+
+
+async def test_picows_refuses_frames_out_of_order(hub_url: tuple[Hub, str]) -> None:
+    """RFC 6455 §5.4: a continuation with no message begun, or a message inside another."""
+    hub, url = hub_url
+    for frames in (
+        masked_frame(b"orphan", opcode=0x0),
+        masked_frame(b"be", fin=False) + masked_frame(b"gun"),
+    ):
+        async with ws_connect(url, compression=None) as ws:
+            _, recorder = await hub.next()
+            await ws.send("before")
+            ws.transport.write(frames)
+            await asyncio.wait_for(ws.wait_closed(), UNIT)
+            assert ws.close_code == 1002
+        await asyncio.wait_for(recorder.ended.wait(), UNIT)
+        assert recorder.messages == ["before"]
+        assert [e.code for e in recorder.lost] == [1002]
