@@ -43,9 +43,9 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
-import socket
 import logging
 import random
+import socket
 import ssl as ssl_module
 import struct
 import sys
