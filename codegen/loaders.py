@@ -1,5 +1,9 @@
 """Stage 1: load a schema document, wherever it lives, into an :class:`ApiSpec`.
 
+This module finds the document a source stands for; reading it is
+:func:`wsrpc_typed.schema.spec_from_document`, beside the code that writes it
+(re-exported here).
+
 A document's ``x-peer-methods`` (the methods the server calls on its clients)
 are read into :attr:`ApiSpec.peer_methods`.
 
@@ -14,27 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from wsrpc_typed import Router, connect
 from wsrpc_typed.errors import SourceError
 from wsrpc_typed.schema import (
-    DEFAULT_TITLE,
-    DEFAULT_VERSION,
-    JSON_SCHEMA_DESCRIPTION,
-    JSON_SCHEMA_DIALECT,
     ApiSpec,
-    ErrorSpec,
-    MethodSpec,
-    ParamSpec,
-    SchemaError,
-    from_draft7,
+    load_document,
     openrpc_document,
     render_json,
+    spec_from_document,
 )
 
 __all__ = [
@@ -44,8 +40,6 @@ __all__ = [
     "load_spec",
     "spec_from_document",
 ]
-
-_ERRORS = "#/components/errors/"
 
 
 def _is_url(source: str) -> bool:
@@ -115,26 +109,6 @@ def load_router(source: str) -> Router:
     return router
 
 
-def _not_json(constant: str) -> Any:
-    # Python's json reads NaN and Infinity; JSON (and every other reader) does not.
-    raise SchemaError(f"not a JSON document: {constant} is not a JSON value")
-
-
-def load_document(text: str) -> dict[str, Any]:
-    """Parse a document's JSON text.
-
-    Raises:
-        SchemaError: the text is not a JSON object.
-    """
-    try:
-        document = json.loads(text, parse_constant=_not_json)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"not a JSON document: {exc}") from exc
-    if not isinstance(document, dict):
-        raise SchemaError("a schema document is a JSON object")
-    return document
-
-
 def load_spec(source: str, headers: Mapping[str, str] | None = None) -> ApiSpec:
     """Load a source (module, URL or file) into an :class:`ApiSpec`.
 
@@ -142,134 +116,3 @@ def load_spec(source: str, headers: Mapping[str, str] | None = None) -> ApiSpec:
         SchemaError: as :func:`document_from_source` and :func:`spec_from_document`.
     """
     return spec_from_document(document_from_source(source, headers))
-
-
-def spec_from_document(document: Mapping[str, Any]) -> ApiSpec:
-    """Read a JSON Schema or OpenRPC document (as :mod:`wsrpc_typed.schema` writes them).
-
-    Raises:
-        SchemaError: the document is neither, or lacks what a method needs.
-    """
-    try:
-        if "openrpc" in document:
-            return _from_openrpc(document)
-        if document.get("$schema") == JSON_SCHEMA_DIALECT:
-            return _from_jsonschema(document)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise SchemaError(f"malformed schema document: {type(exc).__name__}: {exc}") from exc
-    raise SchemaError(
-        "not a wsrpc-typed schema document: expected an OpenRPC document ('openrpc') or a "
-        f"JSON Schema document ('$schema': {JSON_SCHEMA_DIALECT!r})"
-    )
-
-
-def _from_openrpc(document: Mapping[str, Any]) -> ApiSpec:
-    components = document.get("components", {})
-    info = document.get("info", {})
-    return ApiSpec(
-        title=info.get("title", DEFAULT_TITLE),
-        version=info.get("version", DEFAULT_VERSION),
-        methods=_openrpc_methods(document["methods"], document),
-        defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
-        peer_methods=_openrpc_methods(document.get("x-peer-methods", ()), document),
-        description=info.get("description"),
-    )
-
-
-def _openrpc_methods(objects: Iterable[Any], document: Mapping[str, Any]) -> tuple[MethodSpec, ...]:
-    error_objects = document.get("components", {}).get("errors", {})
-    details = document.get("x-error-details", {})
-    methods = []
-    for obj in objects:
-        errors = []
-        for ref in obj.get("errors", ()):
-            if "$ref" in ref:
-                name = ref["$ref"].removeprefix(_ERRORS)
-                error = error_objects[name]
-            else:  # an inline error object: no name of its own, no typed data
-                name, error = f"Error{ref['code']}".replace("-", "_"), ref
-            detail = details.get(name, {})
-            errors.append(
-                ErrorSpec(
-                    name=name,
-                    code=error["code"],
-                    message=error["message"],
-                    description=detail.get("description"),
-                    data=from_draft7(detail["data"]) if "data" in detail else None,
-                )
-            )
-        methods.append(
-            MethodSpec(
-                name=obj["name"],
-                description=obj.get("description"),
-                deprecated=obj.get("deprecated", False),
-                params=tuple(
-                    ParamSpec(
-                        name=p["name"],
-                        schema=from_draft7(p["schema"]),
-                        required=p.get("required", False),
-                    )
-                    for p in obj["params"]
-                ),
-                result=from_draft7(obj["result"]["schema"]),
-                errors=tuple(errors),
-                stream=obj.get("x-stream", False),
-                scopes=tuple(obj.get("x-scopes", ())),
-            )
-        )
-    return tuple(sorted(methods, key=lambda m: m.name))
-
-
-def _from_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
-    return ApiSpec(
-        title=document.get("title", DEFAULT_TITLE),
-        version=document.get("x-version", DEFAULT_VERSION),
-        methods=_jsonschema_methods(document.get("properties", {})),
-        defs=dict(document.get("$defs", {})),
-        peer_methods=_jsonschema_methods(document.get("x-peer-methods", {})),
-        description=_own_description(document.get("description")),
-    )
-
-
-def _own_description(text: Any) -> str | None:
-    # The document's description is the API's, then the fixed text about the document.
-    if not isinstance(text, str):
-        return None
-    own = text.removesuffix(JSON_SCHEMA_DESCRIPTION).rstrip("\n")
-    return own or None
-
-
-def _jsonschema_methods(calls: Mapping[str, Any]) -> tuple[MethodSpec, ...]:
-    methods = []
-    for name, call in calls.items():
-        parts = call["properties"]
-        params = parts["params"]
-        required = set(params.get("required", ()))
-        errors = []
-        for error in parts.get("error", {}).get("oneOf", ()):
-            props = error["properties"]
-            errors.append(
-                ErrorSpec(
-                    name=error["title"],
-                    code=props["code"]["const"],
-                    message=props["message"]["default"],
-                    description=error.get("description"),
-                    data=props.get("data"),
-                )
-            )
-        methods.append(
-            MethodSpec(
-                name=name,
-                description=call.get("description"),
-                deprecated=call.get("deprecated", False),
-                params=tuple(
-                    ParamSpec(name=p, schema=schema, required=p in required)
-                    for p, schema in params.get("properties", {}).items()
-                ),
-                result=parts["result"],
-                errors=tuple(errors),
-                stream=call.get("x-stream", False),
-                scopes=tuple(call.get("x-scopes", ())),
-            )
-        )
-    return tuple(sorted(methods, key=lambda m: m.name))

@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import os
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable
@@ -268,6 +269,15 @@ async def test_usage_errors_are_one_line_and_exit_2(args: list[str], fragments: 
     code, out, err = await run("serve", APP, "--port", "0", *args)
     assert (code, out) == (2, "")
     one_line_error(err, *fragments)
+
+
+async def test_a_backplane_that_cannot_be_reached_is_one_line_and_exit_1() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    code, out, err = await run("serve", APP, "--port", "0", "--backplane", url)
+    assert (code, out) == (1, "")
+    one_line_error(err, "cannot reach the backplane", url)
 
 
 @pytest.mark.parametrize(

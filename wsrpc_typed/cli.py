@@ -31,6 +31,7 @@ from .client import Client, connect
 from .connection import Connection
 from .dialects.detect import SUBPROTOCOLS
 from .errors import (
+    BackplaneUnavailable,
     ConnectionClosed,
     HandshakeFailed,
     HandshakeRejected,
@@ -513,6 +514,8 @@ def serve(
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(run())
+    except BackplaneUnavailable as exc:
+        _fail("cannot reach the backplane", exc)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}", exc)
 

@@ -4,8 +4,9 @@ Rules of this module:
 
 * A router is first described as an :class:`ApiSpec` (methods, params, results,
   declared errors, shared definitions); both documents are renderings of it,
-  and both can be read back into the same :class:`ApiSpec` (``wsrpc_gen`` does),
-  so the document is the contract whatever its format.
+  and both are read back into the same :class:`ApiSpec` here
+  (:func:`spec_from_document`, which ``wsrpc_gen`` uses), so the document is
+  the contract whatever its format, and writing and reading it sit together.
 * Every type comes from pydantic's own JSON Schema generator, run once over
   every params, result and error data type of the router, so models shared by
   methods live once in ``$defs``. Params are described as the server validates
@@ -48,9 +49,11 @@ __all__ = [
     "api_spec",
     "from_draft7",
     "jsonschema_document",
+    "load_document",
     "map_subschemas",
     "openrpc_document",
     "render_json",
+    "spec_from_document",
     "to_draft7",
 ]
 
@@ -621,3 +624,159 @@ def render_json(document: Mapping[str, Any]) -> str:
     fields and params); two-space indents; a trailing newline.
     """
     return json.dumps(_canonical(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# -- reading documents back (what wsrpc-gen reads) ---------------------------------------
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (and every other reader) does not.
+    raise SchemaError(f"not a JSON document: {constant} is not a JSON value")
+
+
+def load_document(text: str) -> dict[str, Any]:
+    """Parse a document's JSON text.
+
+    Raises:
+        SchemaError: the text is not a JSON object.
+    """
+    try:
+        document = json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not a JSON document: {exc}") from exc
+    if not isinstance(document, dict):
+        raise SchemaError("a schema document is a JSON object")
+    return document
+
+
+def spec_from_document(document: Mapping[str, Any]) -> ApiSpec:
+    """Read a JSON Schema or OpenRPC document (as :mod:`wsrpc_typed.schema` writes them).
+
+    Raises:
+        SchemaError: the document is neither, or lacks what a method needs.
+    """
+    try:
+        if "openrpc" in document:
+            return _read_openrpc(document)
+        if document.get("$schema") == JSON_SCHEMA_DIALECT:
+            return _read_jsonschema(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SchemaError(f"malformed schema document: {type(exc).__name__}: {exc}") from exc
+    raise SchemaError(
+        "not a wsrpc-typed schema document: expected an OpenRPC document ('openrpc') or a "
+        f"JSON Schema document ('$schema': {JSON_SCHEMA_DIALECT!r})"
+    )
+
+
+def _read_openrpc(document: Mapping[str, Any]) -> ApiSpec:
+    components = document.get("components", {})
+    info = document.get("info", {})
+    return ApiSpec(
+        title=info.get("title", DEFAULT_TITLE),
+        version=info.get("version", DEFAULT_VERSION),
+        methods=_read_openrpc_methods(document["methods"], document),
+        defs={k: from_draft7(v) for k, v in components.get("schemas", {}).items()},
+        peer_methods=_read_openrpc_methods(document.get("x-peer-methods", ()), document),
+        description=info.get("description"),
+    )
+
+
+def _read_openrpc_methods(
+    objects: Iterable[Any], document: Mapping[str, Any]
+) -> tuple[MethodSpec, ...]:
+    error_objects = document.get("components", {}).get("errors", {})
+    details = document.get("x-error-details", {})
+    methods = []
+    for obj in objects:
+        errors = []
+        for ref in obj.get("errors", ()):
+            if "$ref" in ref:
+                name = ref["$ref"].removeprefix(_ERRORS)
+                error = error_objects[name]
+            else:  # an inline error object: no name of its own, no typed data
+                name, error = f"Error{ref['code']}".replace("-", "_"), ref
+            detail = details.get(name, {})
+            errors.append(
+                ErrorSpec(
+                    name=name,
+                    code=error["code"],
+                    message=error["message"],
+                    description=detail.get("description"),
+                    data=from_draft7(detail["data"]) if "data" in detail else None,
+                )
+            )
+        methods.append(
+            MethodSpec(
+                name=obj["name"],
+                description=obj.get("description"),
+                deprecated=obj.get("deprecated", False),
+                params=tuple(
+                    ParamSpec(
+                        name=p["name"],
+                        schema=from_draft7(p["schema"]),
+                        required=p.get("required", False),
+                    )
+                    for p in obj["params"]
+                ),
+                result=from_draft7(obj["result"]["schema"]),
+                errors=tuple(errors),
+                stream=obj.get("x-stream", False),
+                scopes=tuple(obj.get("x-scopes", ())),
+            )
+        )
+    return tuple(sorted(methods, key=lambda m: m.name))
+
+
+def _read_jsonschema(document: Mapping[str, Any]) -> ApiSpec:
+    return ApiSpec(
+        title=document.get("title", DEFAULT_TITLE),
+        version=document.get("x-version", DEFAULT_VERSION),
+        methods=_read_jsonschema_methods(document.get("properties", {})),
+        defs=dict(document.get("$defs", {})),
+        peer_methods=_read_jsonschema_methods(document.get("x-peer-methods", {})),
+        description=_own_description(document.get("description")),
+    )
+
+
+def _own_description(text: Any) -> str | None:
+    # The document's description is the API's, then the fixed text about the document.
+    if not isinstance(text, str):
+        return None
+    own = text.removesuffix(JSON_SCHEMA_DESCRIPTION).rstrip("\n")
+    return own or None
+
+
+def _read_jsonschema_methods(calls: Mapping[str, Any]) -> tuple[MethodSpec, ...]:
+    methods = []
+    for name, call in calls.items():
+        parts = call["properties"]
+        params = parts["params"]
+        required = set(params.get("required", ()))
+        errors = []
+        for error in parts.get("error", {}).get("oneOf", ()):
+            props = error["properties"]
+            errors.append(
+                ErrorSpec(
+                    name=error["title"],
+                    code=props["code"]["const"],
+                    message=props["message"]["default"],
+                    description=error.get("description"),
+                    data=props.get("data"),
+                )
+            )
+        methods.append(
+            MethodSpec(
+                name=name,
+                description=call.get("description"),
+                deprecated=call.get("deprecated", False),
+                params=tuple(
+                    ParamSpec(name=p, schema=schema, required=p in required)
+                    for p, schema in params.get("properties", {}).items()
+                ),
+                result=parts["result"],
+                errors=tuple(errors),
+                stream=call.get("x-stream", False),
+                scopes=tuple(call.get("x-scopes", ())),
+            )
+        )
+    return tuple(sorted(methods, key=lambda m: m.name))
