@@ -45,6 +45,15 @@ def server_transport(request: pytest.FixtureRequest) -> str:
     return transport
 
 
+@pytest.fixture(params=SERVER_LIBRARIES)
+def socket_transport(request: pytest.FixtureRequest) -> str:
+    """Each transport whose sockets are ours (``Server``'s), for the reliability cases of
+    the socket itself: frames, handshakes, slow readers, keepalive. Under ASGI those are
+    the ASGI server's; ``tests/asgi`` checks what RpcApp does with what it is given."""
+    transport: str = request.param
+    return transport
+
+
 @pytest.fixture
 async def served(router: Router, server_transport: str) -> AsyncIterator[Served]:
     """The test router served on each server transport in turn."""

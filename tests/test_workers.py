@@ -225,3 +225,25 @@ async def eventually_async(
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(0.02)
     return loop.time() - start
+
+
+async def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL leaves the supervisor no time to stop them: the kernel tells them instead."""
+    log = tmp_path / "serve.log"
+    argv = ["tests.helpers.backplane_app:router", "--workers", "3", "--port", "0"]
+    async with supervisor(*argv, log=log) as (proc, url):
+        async with connect(url) as client:
+            assert await client.call("pid")
+        pids = {int(p) for p in re.findall(r"\(pid (\d+)\) serving", log.read_text())}
+        assert len(pids) == 3
+        proc.kill()
+        await proc.wait()
+
+        def gone(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        await eventually(lambda: all(gone(pid) for pid in pids), UNIT)

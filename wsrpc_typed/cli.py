@@ -567,6 +567,16 @@ def _serve_workers(target: str, count: int, host: str, port: int) -> None:
     raise typer.Exit(code)
 
 
+def _die_with_parent() -> None:
+    """In a worker, before it runs: SIGTERM when the supervisor dies, even by SIGKILL (Linux;
+    elsewhere a worker of a killed supervisor serves on until stopped)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 async def _supervise(target: str, count: int, argv: list[str], fds: tuple[int, ...]) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -578,7 +588,7 @@ async def _supervise(target: str, count: int, argv: list[str], fds: tuple[int, .
     async def start(index: int) -> str | None:
         """Start worker ``index``; return the line it prints once it listens (None: it failed)."""
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, pass_fds=fds
+            *argv, stdout=asyncio.subprocess.PIPE, pass_fds=fds, preexec_fn=_die_with_parent
         )
         procs[index], started[index] = proc, time.monotonic()
         assert proc.stdout is not None

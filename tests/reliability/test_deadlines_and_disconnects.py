@@ -63,11 +63,11 @@ def timeline() -> Timeline:
 
 
 @pytest.fixture
-async def server(timeline: Timeline, server_transport: str) -> AsyncIterator[Served]:
+async def server(timeline: Timeline, socket_transport: str) -> AsyncIterator[Served]:
     # A short drain: a failing case (handlers left running) still ends quickly.
     router = linger_router(timeline)
     options = {"max_in_flight": 100, "drain_timeout": UNIT / 10}
-    async with serve_on(server_transport, router, **options) as srv:
+    async with serve_on(socket_transport, router, **options) as srv:
         yield srv
 
 
@@ -186,12 +186,12 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 
 
 async def test_19_a_frozen_client_process_is_detected_by_keepalive_and_its_work_cancelled(
-    timeline: Timeline, server_transport: str
+    timeline: Timeline, socket_transport: str
 ) -> None:
     calls, ping_interval, ping_timeout = 50, UNIT / 10, UNIT / 10
     router = linger_router(timeline)
     options = {"ping_interval": ping_interval, "ping_timeout": ping_timeout}
-    async with serve_on(server_transport, router, **options) as server:
+    async with serve_on(socket_transport, router, **options) as server:
         tasks_before = task_count()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", CLIENT, server.url, str(calls)

@@ -116,13 +116,13 @@ async def flood(
     return report
 
 
-async def test_06_malformed_flood(router: Router, server_transport: str) -> None:
+async def test_06_malformed_flood(router: Router, socket_transport: str) -> None:
     # 10,000 bad messages from 50 connections in 5 s, while 10 clients call 100 times a second.
     # The baseline is the same scenario without the fault: 50 connections sending as many
     # well-formed calls, so the attacker's own CPU weighs on both phases alike.
     connections, messages, rate = 50, 10_000, 2000
     with LogWatch() as log:
-        async with serve_on(server_transport, router) as server:
+        async with serve_on(socket_transport, router) as server:
             url = server.url
             good_load = flood(url, connections, messages, rate, "good")
             baseline, answered = await steady_phase(url, 10, 100, good_load)
@@ -164,11 +164,11 @@ async def closed_by_server(ws: ClientConnection, send: Any) -> float:
     return loop.time() - started
 
 
-async def test_07_oversize_messages_close_1009_fast(router: Router, server_transport: str) -> None:
+async def test_07_oversize_messages_close_1009_fast(router: Router, socket_transport: str) -> None:
     loop = asyncio.get_running_loop()
     max_size = MiB
     async with (
-        serve_on(server_transport, router, max_size=max_size) as server,
+        serve_on(socket_transport, router, max_size=max_size) as server,
         connect(server.url) as other,
     ):
         request = {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [""]}
@@ -280,10 +280,10 @@ async def test_08_compression_bombs_close_1009(router: Router) -> None:
 
 
 async def test_08_rsv1_without_compression_is_a_protocol_error(
-    router: Router, server_transport: str
+    router: Router, socket_transport: str
 ) -> None:
     async with (
-        serve_on(server_transport, router) as server,
+        serve_on(socket_transport, router) as server,
         ws_connect(server.url, subprotocols=JSONRPC, compression="deflate") as ws,
     ):
         assert ws.response is not None

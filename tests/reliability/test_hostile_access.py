@@ -184,11 +184,11 @@ async def slowloris(port: int, request: bytes) -> float:
         writer.close()
 
 
-async def test_11_handshake_abuse(server_transport: str) -> None:
+async def test_11_handshake_abuse(socket_transport: str) -> None:
     tally = Tally()
     loop = asyncio.get_running_loop()
     with LogWatch() as log:
-        async with counting_server(tally, server_transport, open_timeout=OPEN_TIMEOUT) as server:
+        async with counting_server(tally, socket_transport, open_timeout=OPEN_TIMEOUT) as server:
             port = port_of(server)
             host = f"127.0.0.1:{port}"
             opened = await asyncio.to_thread(open_silent, port, 500)
@@ -281,11 +281,11 @@ def without_host(request: bytes) -> bytes:
     ids=[row[0] for row in DEFAULT_POLICY],
 )
 async def test_12_default_origin_and_host_policy(
-    hosts: Sequence[str], origins: Sequence[str], statuses: set[int], server_transport: str
+    hosts: Sequence[str], origins: Sequence[str], statuses: set[int], socket_transport: str
 ) -> None:
     tally = Tally()
     with LogWatch() as log:
-        async with counting_server(tally, server_transport) as server:
+        async with counting_server(tally, socket_transport) as server:
             host, extra = headers_for(hosts, origins, port_of(server))
             request = upgrade_request(host, extra=extra)
             if not hosts:
@@ -316,10 +316,10 @@ ALLOW_LIST: list[tuple[str, list[str | None], str | None, int]] = [
     ids=[row[0] for row in ALLOW_LIST],
 )
 async def test_12_origin_allow_list(
-    policy: list[str | None], origin: str | None, status: int, server_transport: str
+    policy: list[str | None], origin: str | None, status: int, socket_transport: str
 ) -> None:
     tally = Tally()
-    async with counting_server(tally, server_transport, origins=policy) as server:
+    async with counting_server(tally, socket_transport, origins=policy) as server:
         port = port_of(server)
         host = f"127.0.0.1:{port}"
         extra = [] if origin is None else [("Origin", origin.format(port=port))]

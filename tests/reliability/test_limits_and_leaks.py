@@ -133,12 +133,12 @@ async def sampler() -> AsyncIterator[Sampler]:
 
 
 async def test_14_a_client_that_never_reads_is_dropped_without_hurting_others(
-    sampler: Sampler, server_transport: str
+    sampler: Sampler, socket_transport: str
 ) -> None:
     send_timeout = UNIT / 10
     requests, reply_size, samples = 50_000, 4096, 1_000
     gauge = Gauge()
-    serving = serve_on(server_transport, gauge_router(gauge), send_timeout=send_timeout)
+    serving = serve_on(socket_transport, gauge_router(gauge), send_timeout=send_timeout)
     with LogWatch() as log:
         async with serving as server, connect(server.url) as healthy:
             stalled = StalledPeer(server.url)
