@@ -36,6 +36,7 @@ from wsrpc_typed import (
     connect,
 )
 from wsrpc_typed.adapters.redis import RedisBackplane
+from wsrpc_typed.asgi import RpcApp
 
 
 @contextlib.asynccontextmanager
@@ -389,3 +390,17 @@ async def test_a_generated_peer_stub_calls_a_client_of_another_worker(
         assert (await alice.next()).model_dump() == sent.model_dump()
         with pytest.raises(NoSuchPeer):
             await ChatPeer(wa.peer(f"{wb.hub.worker_id}.999")).confirm(question="?")
+
+
+async def test_a_redis_url_is_a_backplane(redis_server: RedisServer) -> None:
+    """``Server(backplane="redis://...")`` and the same on RpcApp."""
+    assert isinstance(
+        RpcApp(server_router(), backplane=redis_server.url).hub.backplane, RedisBackplane
+    )
+    async with (
+        Server(server_router(), port=0, backplane=redis_server.url) as wa,
+        Server(server_router(), port=0, backplane=redis_server.url) as wb,
+        member(wb) as (_, _cb, idb),
+    ):
+        assert isinstance(wa.hub.backplane, RedisBackplane)
+        assert await wa.peer(idb).call("double", {"x": 8}) == 16

@@ -92,7 +92,8 @@ class RpcApp:
             for :meth:`publish`, :meth:`peer` and :meth:`presence` (default: none,
             this process is the deployment;
             :class:`~wsrpc_typed.adapters.redis.RedisBackplane` links workers,
-            ``uvicorn --workers N`` included: each worker's app has its own). It
+            ``uvicorn --workers N`` included: each worker's app has its own; a
+            ``redis://`` URL makes one). It
             connects at the lifespan startup (or the first connection, under a
             server without lifespan) and leaves at the shutdown.
 
@@ -121,8 +122,12 @@ class RpcApp:
         allowed_hosts: Sequence[str] | None = None,
         drain_timeout: float = 10.0,
         write_limit: int = WRITE_LIMIT,
-        backplane: Backplane | None = None,
+        backplane: Backplane | str | None = None,
     ) -> None:
+        if isinstance(backplane, str):  # a Redis URL
+            from .adapters.redis import RedisBackplane
+
+            backplane = RedisBackplane(backplane)
         self.hub = Hub(
             router,
             default_dialect=default_dialect,

@@ -92,7 +92,8 @@ class Server:
             for :meth:`publish`, :meth:`peer` and :meth:`presence`: by default
             none (this server is the deployment);
             :class:`~wsrpc_typed.adapters.redis.RedisBackplane` links workers
-            through Redis.
+            through Redis, and a ``redis://`` or ``rediss://`` URL makes one
+            (password and TLS options in the URL, as redis-py reads them).
         transport: ``"websockets"`` (default) or ``"picows"``, the faster one
             (``pip install "wsrpc-typed[fast]"``; no ``compression``). Both serve
             every feature and dialect alike; run picows under uvloop for its speed.
@@ -127,7 +128,7 @@ class Server:
         backlog: int = 1024,
         reuse_port: bool = False,
         sock: socket.socket | None = None,
-        backplane: Backplane | None = None,
+        backplane: Backplane | str | None = None,
         transport: TransportName = "websockets",
     ) -> None:
         if transport not in TRANSPORTS:
@@ -136,6 +137,10 @@ class Server:
             raise ValueError("the picows transport has no compression (use compression=None)")
         self.transport: TransportName = transport
         """Which library serves the sockets: ``"websockets"`` or ``"picows"``."""
+        if isinstance(backplane, str):  # a Redis URL
+            from .adapters.redis import RedisBackplane
+
+            backplane = RedisBackplane(backplane)
         self.hub = Hub(
             router,
             default_dialect=default_dialect,
