@@ -404,3 +404,32 @@ async def test_a_redis_url_is_a_backplane(redis_server: RedisServer) -> None:
     ):
         assert isinstance(wa.hub.backplane, RedisBackplane)
         assert await wa.peer(idb).call("double", {"x": 8}) == 16
+
+
+class SlowToSubscribe(RedisBackplane):
+    """Takes 0.3 s to subscribe to a topic, as a busy Redis might."""
+
+    async def joined(self, topic: str) -> None:
+        await asyncio.sleep(0.3)
+        await super().joined(topic)
+
+
+async def test_members_who_join_a_new_topic_at_once_all_wait_for_its_subscription(
+    redis_server: RedisServer,
+) -> None:
+    namespace = f"test-{secrets.token_hex(4)}"
+    slow = SlowToSubscribe(redis_server.url, namespace=namespace)
+    async with (
+        Server(server_router(), port=0, backplane=backplane(redis_server.url, namespace)) as wa,
+        Server(server_router(), port=0, backplane=slow) as wb,
+        member(wb) as (_, first, _),
+        member(wb) as (second, c2, _),
+    ):
+        # The first asks to join; the second asks while that subscription is on its way.
+        # Once its answer is back, a publication from the other worker must reach it.
+        joining = asyncio.ensure_future(first.call("enter", {"topic": "fresh"}))
+        await asyncio.sleep(0.1)
+        await c2.call("enter", {"topic": "fresh"})
+        await wa.publish("fresh", "heard", {"seq": 1, "by": "a"})
+        await joining
+        await eventually(lambda: second.heard == [{"seq": 1, "by": "a"}])

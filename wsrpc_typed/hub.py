@@ -334,10 +334,12 @@ class Hub:
         """This hub's id in the deployment: the prefix of its connections' ids."""
         self._ids = itertools.count(1)
         self._topics: dict[str, set[Connection]] = {}
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
         self.connections: set[Connection] = set()
         """The open connections."""
         self._by_id: dict[str, Connection] = {}
-        self._starting: set[asyncio.Task[None]] = set()
+        #: Tasks nobody awaits (connections waiting for async listeners, backplane work).
+        self._background: set[asyncio.Task[Any]] = set()
         self._watchers: list[asyncio.Task[None]] = []
         self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
         self.backplane.bind(self)
@@ -431,8 +433,8 @@ class Hub:
         waits = [o for o in self.emit("connection", conn) if inspect.isawaitable(o)]
         if waits:  # async listeners run before the first message is read
             task = asyncio.ensure_future(self._start_after(conn, waits))
-            self._starting.add(task)
-            task.add_done_callback(self._starting.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         else:
             conn.start()
         return conn
@@ -462,11 +464,11 @@ class Hub:
     def _later(self, work: Any) -> None:
         """Run backplane work that nobody waits for; report it if it fails."""
         task = asyncio.ensure_future(work)
-        self._starting.add(task)
+        self._background.add(task)
         task.add_done_callback(self._settled)
 
     def _settled(self, task: asyncio.Task[Any]) -> None:
-        self._starting.discard(task)
+        self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.warning("backplane: %s", task.exception())
 
@@ -481,13 +483,14 @@ class Hub:
             raise ValueError(f"connection {conn.id!r} is not open on this server")
         members = self._topics.get(topic)
         if members is None:
-            members = self._topics[topic] = set()
-            try:
-                await self.backplane.joined(topic)
-            except BaseException:
-                if not members:
-                    self._topics.pop(topic, None)
-                raise
+            # The first member subscribes; those who join meanwhile wait for the same answer.
+            subscribing = self._subscribing.get(topic)
+            if subscribing is None:
+                subscribing = asyncio.ensure_future(self.backplane.joined(topic))
+                self._subscribing[topic] = subscribing
+                subscribing.add_done_callback(lambda _: self._subscribing.pop(topic, None))
+            await asyncio.shield(subscribing)  # raises what the backplane raised
+            members = self._topics.setdefault(topic, set())
         if conn in members or conn.closed:
             return
         members.add(conn)
