@@ -69,6 +69,9 @@ SERVER_KIND = {
     # RpcApp under uvicorn (its default WebSocket implementation, this event loop),
     # called by our client: what mounting in an ASGI app costs.
     "rpcapp_uvicorn": "rpcapp_uvicorn",
+    # The peer library people pick today for RPC over WebSockets in FastAPI:
+    # fastapi-websocket-rpc, its server under uvicorn and its client (the `bench` extra).
+    "fastapi_ws_rpc": "fastapi_ws_rpc",
 }
 TARGETS = tuple(SERVER_KIND)
 DEFAULT_TARGETS = ("ws_echo", "wsrpc", "wsrpc_typed", "picows_echo", "wsrpc_picows")
@@ -238,13 +241,11 @@ async def start_wsrpc_server(transport: str = "websockets") -> Any:
     return server
 
 
-async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
-    """RpcApp under uvicorn on 127.0.0.1 port 0: the server, its task and its port."""
+async def start_uvicorn(app: Any) -> tuple[Any, asyncio.Task[None], int]:
+    """``app`` under uvicorn on 127.0.0.1 port 0: the server, its task and its port."""
     import socket
 
     import uvicorn
-
-    from wsrpc_typed.asgi import RpcApp
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -254,9 +255,7 @@ async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
     # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind((HOST, 0))
-    config = uvicorn.Config(
-        RpcApp(_bench_router()), log_level="warning", ws_per_message_deflate=False
-    )
+    config = uvicorn.Config(app, log_level="warning", ws_per_message_deflate=False)
     server = Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -266,6 +265,35 @@ async def start_rpcapp_uvicorn() -> tuple[Any, asyncio.Task[None], int]:
         await asyncio.sleep(0.01)
     port: int = sock.getsockname()[1]
     return server, task, port
+
+
+def rpcapp() -> Any:
+    """RpcApp with the benchmark's router."""
+    from wsrpc_typed.asgi import RpcApp
+
+    return RpcApp(_bench_router())
+
+
+def fastapi_ws_rpc_app() -> Any:
+    """fastapi-websocket-rpc's endpoint with the same two methods, at ``/``."""
+    try:
+        from fastapi import FastAPI
+        from fastapi_websocket_rpc import RpcMethodsBase, WebsocketRPCEndpoint
+    except ModuleNotFoundError:
+        raise SystemExit(
+            'fastapi_ws_rpc needs the bench extra: pip install -e ".[bench]"'
+        ) from None
+
+    class Methods(RpcMethodsBase):  # type: ignore[misc]
+        async def add(self, a: int, b: int) -> int:
+            return a + b
+
+        async def echo(self, s: str) -> str:
+            return s
+
+    app = FastAPI()
+    WebsocketRPCEndpoint(Methods()).register_route(app, "/")
+    return app
 
 
 async def _run_server(kind: str, lifetime: float) -> None:
@@ -307,8 +335,9 @@ async def _run_server(kind: str, lifetime: float) -> None:
             await serve_until_stopped(server.port)
         finally:
             await server.close()
-    elif kind == "rpcapp_uvicorn":
-        uvicorn_server, task, port = await start_rpcapp_uvicorn()
+    elif kind in ("rpcapp_uvicorn", "fastapi_ws_rpc"):
+        app = rpcapp() if kind == "rpcapp_uvicorn" else fastapi_ws_rpc_app()
+        uvicorn_server, task, port = await start_uvicorn(app)
         try:
             await serve_until_stopped(port)
         finally:
@@ -437,6 +466,26 @@ class OrjsonClient:
             await self._reader
 
 
+async def _open_fastapi_ws_rpc(url: str, big: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    """fastapi-websocket-rpc's client: ``await client.other.add(a=..., b=...)``."""
+    from fastapi_websocket_rpc import RpcMethodsBase, WebSocketRpcClient
+
+    client = WebSocketRpcClient(url, RpcMethodsBase())
+    await client.__aenter__()
+
+    async def call(i: int) -> Any:
+        if big:
+            return (await client.other.echo(s=BIG)).result
+        return (await client.other.add(a=i, b=1)).result
+
+    async def close() -> None:
+        await client.__aexit__(None, None, None)
+
+    if await call(41) != (BIG if big else 42):
+        raise SystemExit("fastapi_ws_rpc: the first call did not return what it should")
+    return call, close
+
+
 async def _open_client(
     target: str, url: str, big: bool = False
 ) -> tuple[Call, Callable[[], Awaitable[None]]]:
@@ -463,6 +512,9 @@ async def _open_client(
         if await raw.call(41) != expected:
             raise SystemExit(f"{target}: the first call did not return {str(expected)[:10]}")
         return raw.call, raw.close
+
+    if target == "fastapi_ws_rpc":
+        return await _open_fastapi_ws_rpc(url, big)
 
     import wsrpc_typed
 

@@ -4,6 +4,7 @@ logging, reload, environment variables, and one-line start-up errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import signal
@@ -20,7 +21,7 @@ import trustme
 import wsrpc_typed
 from tests.conftest import UNIT
 from tests.helpers.cli_app import TOKEN
-from tests.helpers.processes import ROOT
+from tests.helpers.processes import ROOT, ignore_sigint
 from wsrpc_typed import HandshakeRejected, Server, connect
 from wsrpc_typed import cli as cli_module
 from wsrpc_typed.transport import TransportName
@@ -46,7 +47,11 @@ class Serving:
 
 class StartServe(Protocol):
     def __call__(
-        self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        sigint_ignored: bool = False,
     ) -> Awaitable[Serving]: ...
 
 
@@ -54,7 +59,12 @@ class StartServe(Protocol):
 async def serve() -> AsyncIterator[StartServe]:
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Serving:
+    async def start(
+        *args: str,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        sigint_ignored: bool = False,
+    ) -> Serving:
         proc = await asyncio.create_subprocess_exec(
             *WSRPC,
             "serve",
@@ -63,6 +73,8 @@ async def serve() -> AsyncIterator[StartServe]:
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its children too can be stopped at once if a test fails
+            preexec_fn=ignore_sigint if sigint_ignored else None,
         )
         started.append(proc)
         assert proc.stdout is not None
@@ -73,9 +85,10 @@ async def serve() -> AsyncIterator[StartServe]:
 
     yield start
     for proc in started:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        # The whole session: a reloader's server would hold the pipes open, and wait() on.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 async def run(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
@@ -229,16 +242,25 @@ async def test_without_access_log_no_call_lines_but_handler_lines_appear(serve: 
     assert "echo quiet" in err
 
 
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["default", "sigint-ignored"])
 async def test_reload_restarts_the_server_after_a_file_change(
-    serve: StartServe, tmp_path: Path
+    serve: StartServe, tmp_path: Path, sigint_ignored: bool
 ) -> None:
+    """And stops on SIGINT, even started with it ignored (a background job of a script)."""
     module = tmp_path / "reloaded_app.py"
     source = (
         "from wsrpc_typed import Router\nrouter = Router()\n\n"
         "@router.method\nasync def version() -> int:\n    return {n}\n"
     )
     module.write_text(source.format(n=1))
-    served = await serve("reloaded_app:router", "--port", "0", "--reload", cwd=tmp_path)
+    served = await serve(
+        "reloaded_app:router",
+        "--port",
+        "0",
+        "--reload",
+        cwd=tmp_path,
+        sigint_ignored=sigint_ignored,
+    )
     async with connect(served.url) as conn:
         assert await conn.call("version") == 1
     module.write_text(source.format(n=2))

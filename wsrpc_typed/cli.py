@@ -659,6 +659,9 @@ def _serve_reloading() -> None:
         logger.info("reloading: %s changed", ", ".join(names))
 
     logger.info("watching %s for changes", Path.cwd())
+    # watchfiles stops on KeyboardInterrupt, which Python raises on SIGINT only when SIGINT
+    # was at its default at start-up: a background job of a script starts with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     watchfiles.run_process(
         Path.cwd(),
         target=shlex.join(command),
